@@ -1,0 +1,15 @@
+// rosetta: a small Mixture-of-Experts Transformer as C++20 templates.
+// The one header users include. Optional backends appear when their ROSETTA_HAS_* macro is
+// defined (the rosetta::eigen / rosetta::blis / rosetta::cblas CMake targets set them).
+#pragma once
+
+#include "rosetta/core/aligned.hpp"
+#include "rosetta/core/concepts.hpp"
+#include "rosetta/core/config.hpp"
+#include "rosetta/core/errors.hpp"
+#include "rosetta/core/layout.hpp"
+#include "rosetta/core/policy.hpp"
+#include "rosetta/core/rng.hpp"
+#include "rosetta/core/tensor.hpp"
+#include "rosetta/core/view.hpp"
+#include "rosetta/backend/all.hpp"
