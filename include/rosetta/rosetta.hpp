@@ -13,3 +13,7 @@
 #include "rosetta/core/tensor.hpp"
 #include "rosetta/core/view.hpp"
 #include "rosetta/backend/all.hpp"
+#include "rosetta/model/config.hpp"
+#include "rosetta/model/params.hpp"
+#include "rosetta/model/transformer.hpp"
+#include "rosetta/model/workspace.hpp"

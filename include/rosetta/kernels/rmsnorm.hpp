@@ -1,0 +1,43 @@
+// RMSNorm:  y = x / sqrt(mean(x^2) + eps) * g
+#pragma once
+
+#include <cmath>
+
+#include "rosetta/kernels/common.hpp"
+
+namespace rosetta::kernels {
+
+/// Per row t:  r_t = 1 / sqrt(mean_j x[t,j]^2 + eps);  y[t,j] = x[t,j] * r_t * g[j]
+/// y, x: [T, H]; g: [H]; rstd: [T] (saved r_t for backward).
+template <class T, class L>
+void rmsnorm_forward(MatrixView<T, L> y, std::span<T> rstd, CMat<T, L> x, CVec<T> g, T eps) {
+  const std::size_t H = x.cols();
+  for (std::size_t t = 0; t < x.rows(); ++t) {
+    T ss = 0;
+    for (std::size_t j = 0; j < H; ++j) ss += x(t, j) * x(t, j);
+    const T r = T(1) / std::sqrt(ss / T(H) + eps);
+    rstd[t] = r;
+    for (std::size_t j = 0; j < H; ++j) y(t, j) = x(t, j) * r * g[j];
+  }
+}
+
+/// Differentiates y[t,j] = x[t,j] * r_t * g[j] with r_t = (mean x^2 + eps)^(-1/2):
+///   dg[j]   += sum_t dy[t,j] * x[t,j] * r_t
+///   dx[t,j] += r_t * g[j] * dy[t,j] - x[t,j] * r_t^3 / H * sum_i dy[t,i] * g[i] * x[t,i]
+template <class T, class L>
+void rmsnorm_backward(MatrixView<T, L> dx, std::span<T> dg, CMat<T, L> dy, CMat<T, L> x,
+                      CVec<T> g, CVec<T> rstd) {
+  const std::size_t H = x.cols();
+  for (std::size_t t = 0; t < x.rows(); ++t) {
+    const T r = rstd[t];
+    T dot = 0;
+    for (std::size_t j = 0; j < H; ++j) {
+      dot += dy(t, j) * g[j] * x(t, j);
+      dg[j] += dy(t, j) * x(t, j) * r;
+    }
+    const T c = dot * r * r * r / T(H);
+    for (std::size_t j = 0; j < H; ++j) dx(t, j) += r * g[j] * dy(t, j) - x(t, j) * c;
+  }
+}
+
+}  // namespace rosetta::kernels

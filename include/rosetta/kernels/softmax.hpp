@@ -1,0 +1,48 @@
+// Row softmax, max-subtracted.
+#pragma once
+
+#include <cmath>
+
+#include "rosetta/kernels/common.hpp"
+
+namespace rosetta::kernels {
+
+/// In place on the first n entries of row i of y (entries n.. are set to 0):
+///   y[i,j] = exp(y[i,j] - max) / sum_j' exp(y[i,j'] - max)
+template <class T, class L>
+void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
+  T m = y(i, 0);
+  for (std::size_t j = 1; j < n; ++j) m = std::max(m, y(i, j));
+  T sum = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const T e = std::exp(y(i, j) - m);
+    y(i, j) = e;
+    sum += e;
+  }
+  const T inv = T(1) / sum;
+  for (std::size_t j = 0; j < n; ++j) y(i, j) *= inv;
+  for (std::size_t j = n; j < y.cols(); ++j) y(i, j) = T(0);
+}
+
+/// y = softmax(x) over each row.   x, y: [R, C] (y may alias x).
+template <class T, class L>
+void softmax_forward(MatrixView<T, L> y, CMat<T, L> x) {
+  for (std::size_t i = 0; i < x.rows(); ++i) {
+    if (y.data() != x.data())
+      for (std::size_t j = 0; j < x.cols(); ++j) y(i, j) = x(i, j);
+    softmax_row_prefix(y, i, x.cols());
+  }
+}
+
+/// Differentiates y = softmax(x):  dx[i,j] = y[i,j] * (dy[i,j] - sum_j' dy[i,j'] y[i,j'])
+/// (overwrites dx; dx may alias dy).
+template <class T, class L>
+void softmax_backward(MatrixView<T, L> dx, CMat<T, L> dy, CMat<T, L> y) {
+  for (std::size_t i = 0; i < y.rows(); ++i) {
+    T dot = 0;
+    for (std::size_t j = 0; j < y.cols(); ++j) dot += dy(i, j) * y(i, j);
+    for (std::size_t j = 0; j < y.cols(); ++j) dx(i, j) = y(i, j) * (dy(i, j) - dot);
+  }
+}
+
+}  // namespace rosetta::kernels

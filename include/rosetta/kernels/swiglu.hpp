@@ -1,0 +1,39 @@
+// SiLU and the SwiGLU gate of an expert:  a = silu(g) * u,  silu(g) = g * sigmoid(g)
+#pragma once
+
+#include <cmath>
+
+#include "rosetta/kernels/common.hpp"
+
+namespace rosetta::kernels {
+
+template <class T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+template <class T>
+inline T silu(T x) {
+  return x * sigmoid(x);
+}
+
+/// a = silu(g) * u   elementwise; a, g, u: [N, F]
+template <class T, class L>
+void swiglu_forward(MatrixView<T, L> a, CMat<T, L> g, CMat<T, L> u) {
+  for (std::size_t i = 0; i < a.rows(); ++i)
+    for (std::size_t j = 0; j < a.cols(); ++j) a(i, j) = silu(g(i, j)) * u(i, j);
+}
+
+/// Differentiates a = silu(g) * u (overwrites dg, du):
+///   du = da * silu(g);   dg = da * u * sigmoid(g) * (1 + g * (1 - sigmoid(g)))
+template <class T, class L>
+void swiglu_backward(MatrixView<T, L> dg, MatrixView<T, L> du, CMat<T, L> da, CMat<T, L> g,
+                     CMat<T, L> u) {
+  for (std::size_t i = 0; i < da.rows(); ++i)
+    for (std::size_t j = 0; j < da.cols(); ++j) {
+      const T x = g(i, j), s = sigmoid(x);
+      du(i, j) = da(i, j) * x * s;
+      dg(i, j) = da(i, j) * u(i, j) * s * (T(1) + x * (T(1) - s));
+    }
+}
+
+}  // namespace rosetta::kernels
