@@ -17,3 +17,5 @@
 #include "rosetta/model/params.hpp"
 #include "rosetta/model/transformer.hpp"
 #include "rosetta/model/workspace.hpp"
+#include "rosetta/train/optim.hpp"
+#include "rosetta/train/trainer.hpp"

@@ -1,0 +1,85 @@
+// Optimiser pieces with PyTorch semantics: AdamW, the warmup + cosine schedule, global-norm
+// clipping.
+#pragma once
+
+#include <cmath>
+#include <numbers>
+#include <span>
+
+#include "rosetta/core/errors.hpp"
+
+namespace rosetta {
+
+struct TrainConfig {
+  double lr = 1e-4;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double weight_decay = 0.1;
+  double clip = 1.0;  // 0 disables clipping
+  std::size_t warmup = 1000, total_steps = 100000;
+
+  void validate() const {
+    auto bad = [](const char* n, double v, const char* allowed) {
+      detail::raise<ConfigError>("TrainConfig: ", n, "=", v, " (allowed ", allowed, ")");
+    };
+    if (!(lr >= 0) || !std::isfinite(lr)) bad("lr", lr, ">= 0, finite");
+    if (!(beta1 >= 0 && beta1 < 1)) bad("beta1", beta1, "[0, 1)");
+    if (!(beta2 >= 0 && beta2 < 1)) bad("beta2", beta2, "[0, 1)");
+    if (!(eps > 0)) bad("eps", eps, "> 0");
+    if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) bad("weight_decay", weight_decay, ">= 0");
+    if (!(clip >= 0) || !std::isfinite(clip)) bad("clip", clip, ">= 0 (0 disables)");
+    if (total_steps < warmup)
+      detail::raise<ConfigError>("TrainConfig: total_steps=", total_steps, " < warmup=", warmup);
+  }
+};
+
+/// Learning rate of step t (t = 1, 2, ...):
+///   t <= warmup:  lr * t / warmup
+///   after:        0.1 lr + 0.9 lr * (1 + cos(pi * progress)) / 2,
+///                 progress = (t - warmup) / (total - warmup), clamped to [0, 1].
+inline double lr_at(const TrainConfig& c, std::size_t t) {
+  if (c.warmup > 0 && t <= c.warmup)
+    return c.lr * static_cast<double>(t) / static_cast<double>(c.warmup);
+  const double span = static_cast<double>(c.total_steps - c.warmup);
+  double progress = span > 0 ? static_cast<double>(t - c.warmup) / span : 1.0;
+  progress = std::min(1.0, std::max(0.0, progress));
+  const double min_lr = 0.1 * c.lr;
+  return min_lr + (c.lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+/// sqrt(sum g^2), accumulated in double.
+template <class T>
+double global_norm(std::span<const T> g) {
+  double s = 0;
+  for (T x : g) s += static_cast<double>(x) * static_cast<double>(x);
+  return std::sqrt(s);
+}
+
+/// If norm > clip > 0: g *= clip / (norm + 1e-6). Returns the factor applied (1 if none).
+template <class T>
+double clip_by_global_norm(std::span<T> g, double norm, double clip) {
+  if (clip <= 0 || !(norm > clip)) return 1.0;
+  const double f = clip / (norm + 1e-6);
+  for (T& x : g) x = static_cast<T>(x * f);
+  return f;
+}
+
+/// One AdamW step (t from 1), decoupled weight decay as torch.optim.AdamW:
+///   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+///   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+template <class T>
+void adamw_step(std::span<T> p, std::span<const T> g, std::span<T> m, std::span<T> v,
+                const TrainConfig& c, double lr, std::size_t t) {
+  const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
+  const T bc1 = static_cast<T>(1.0 - std::pow(c.beta1, static_cast<double>(t)));
+  const T bc2 = static_cast<T>(1.0 - std::pow(c.beta2, static_cast<double>(t)));
+  const T decay = static_cast<T>(1.0 - lr * c.weight_decay), step = static_cast<T>(lr);
+  const T eps = static_cast<T>(c.eps), sbc2 = std::sqrt(bc2);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const T gi = g[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * gi;
+    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+    p[i] = p[i] * decay - step * (m[i] / bc1) / (std::sqrt(v[i]) / sbc2 + eps);
+  }
+}
+
+}  // namespace rosetta

@@ -1,0 +1,84 @@
+// Trainer: one model, its gradients, AdamW moments and a workspace; train_step runs
+// forward -> loss -> backward -> clip -> AdamW with no heap allocation after the first call.
+#pragma once
+
+#include <cmath>
+
+#include "rosetta/model/transformer.hpp"
+#include "rosetta/train/optim.hpp"
+
+namespace rosetta {
+
+template <class T>
+struct StepResult {
+  T ce = 0, aux = 0, total = 0;
+  double grad_norm = 0;  // before clipping
+  double lr = 0;
+};
+
+template <class P>
+class Trainer {
+ public:
+  using T = typename P::scalar;
+  using L = typename P::layout;
+  using Model = Transformer<P>;
+
+  Trainer(Model& model, const TrainConfig& tc)
+      : model_(model), tc_(validated(tc)), grads_(model.config()), m_(model.config()),
+        v_(model.config()), ws_(model.config()) {}
+
+  /// One step at the scheduled learning rate lr_at(step() + 1).
+  StepResult<T> train_step(const TokenBatch& tokens, std::span<const std::int32_t> targets) {
+    return train_step(tokens, targets, lr_at(tc_, t_ + 1));
+  }
+
+  /// One step at an explicit learning rate. Throws NumericalError (weights, moments and
+  /// step count untouched) if the loss or the gradient norm is not finite.
+  StepResult<T> train_step(const TokenBatch& tokens, std::span<const std::int32_t> targets,
+                           double lr) {
+    StepResult<T> r;
+    model_.forward(tokens, ws_);
+    const auto losses = model_.loss(ws_, targets);
+    r.ce = losses.ce;
+    r.aux = losses.aux;
+    r.total = losses.total;
+    if (!std::isfinite(static_cast<double>(r.total)))
+      detail::raise<NumericalError>("train_step ", t_ + 1, ": loss is not finite (ce=", r.ce,
+                                    ", aux=", r.aux, "); weights left unchanged");
+    grads_.zero();
+    model_.backward(ws_, targets, grads_);
+    r.grad_norm = global_norm(std::span<const T>(grads_.flat()));
+    if (!std::isfinite(r.grad_norm))
+      detail::raise<NumericalError>("train_step ", t_ + 1, ": gradient norm is ", r.grad_norm,
+                                    "; weights left unchanged");
+    clip_by_global_norm(grads_.flat(), r.grad_norm, tc_.clip);
+    ++t_;
+    adamw_step(model_.params().flat(), std::span<const T>(grads_.flat()), m_.flat(), v_.flat(),
+               tc_, lr, t_);
+    r.lr = lr;
+    return r;
+  }
+
+  std::size_t step() const { return t_; }
+  /// For resuming: the optimizer step count the moments belong to.
+  void set_step(std::size_t t) { t_ = t; }
+  const TrainConfig& config() const { return tc_; }
+  Model& model() { return model_; }
+  ParamSet<T, L>& grads() { return grads_; }
+  ParamSet<T, L>& adam_m() { return m_; }
+  ParamSet<T, L>& adam_v() { return v_; }
+  Workspace<T, L>& workspace() { return ws_; }
+
+ private:
+  static const TrainConfig& validated(const TrainConfig& c) {
+    c.validate();
+    return c;
+  }
+  Model& model_;
+  TrainConfig tc_;
+  ParamSet<T, L> grads_, m_, v_;
+  Workspace<T, L> ws_;
+  std::size_t t_ = 0;
+};
+
+}  // namespace rosetta
