@@ -31,20 +31,20 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <concepts>
-#include <iterator>
 #include <cerrno>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <limits>
-#include <new>
 #include <map>
+#include <new>
 #include <optional>
-#include <ranges>
 #include <ostream>
+#include <ranges>
 #include <set>
 #include <span>
 #include <string>
@@ -100,7 +100,7 @@ enum class Dtype : std::uint8_t {
   F64,
 };
 
-namespace detail {
+namespace st_detail {
 
 struct DtypeEntry {
   Dtype dtype;
@@ -109,11 +109,11 @@ struct DtypeEntry {
 };
 
 inline constexpr DtypeEntry kDtypes[] = {
-    {Dtype::BOOL, "BOOL", 1}, {Dtype::U8, "U8", 1},     {Dtype::I8, "I8", 1},
+    {Dtype::BOOL, "BOOL", 1},       {Dtype::U8, "U8", 1},           {Dtype::I8, "I8", 1},
     {Dtype::F8_E5M2, "F8_E5M2", 1}, {Dtype::F8_E4M3, "F8_E4M3", 1}, {Dtype::I16, "I16", 2},
-    {Dtype::U16, "U16", 2},   {Dtype::F16, "F16", 2},   {Dtype::BF16, "BF16", 2},
-    {Dtype::I32, "I32", 4},   {Dtype::U32, "U32", 4},   {Dtype::F32, "F32", 4},
-    {Dtype::U64, "U64", 8},   {Dtype::I64, "I64", 8},   {Dtype::F64, "F64", 8},
+    {Dtype::U16, "U16", 2},         {Dtype::F16, "F16", 2},         {Dtype::BF16, "BF16", 2},
+    {Dtype::I32, "I32", 4},         {Dtype::U32, "U32", 4},         {Dtype::F32, "F32", 4},
+    {Dtype::U64, "U64", 8},         {Dtype::I64, "I64", 8},         {Dtype::F64, "F64", 8},
 };
 
 inline std::string known_dtype_list() {
@@ -125,30 +125,32 @@ inline std::string known_dtype_list() {
   return s;
 }
 
-}  // namespace detail
+}  // namespace st_detail
 
 /// The format's spelling of `d` ("F32", "BF16", ...).
 constexpr std::string_view dtype_name(Dtype d) noexcept {
-  for (const auto& e : detail::kDtypes)
+  for (const auto& e : st_detail::kDtypes)
     if (e.dtype == d) return e.name;
   return "?";
 }
 
 /// Bytes per element of `d`.
 constexpr std::size_t dtype_size(Dtype d) noexcept {
-  for (const auto& e : detail::kDtypes)
+  for (const auto& e : st_detail::kDtypes)
     if (e.dtype == d) return e.size;
   return 0;
 }
 
 /// The dtype spelled `name`, or nullopt if the format does not define it.
 constexpr std::optional<Dtype> dtype_from_name(std::string_view name) noexcept {
-  for (const auto& e : detail::kDtypes)
+  for (const auto& e : st_detail::kDtypes)
     if (e.name == name) return e.dtype;
   return std::nullopt;
 }
 
-inline std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+inline std::ostream& operator<<(std::ostream& os, Dtype d) {
+  return os << dtype_name(d);
+}
 
 /// Element types read() converts into.
 template <class T>
@@ -194,20 +196,18 @@ struct TensorInfo {
   std::size_t nbytes() const noexcept { return end - begin; }
 };
 
-namespace detail {
+namespace st_detail {
 
 inline std::string shape_str(const std::vector<std::size_t>& shape) {
   std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
 
 /// Product of the extents, or nullopt on overflow. A zero extent makes the product zero
 /// whatever the other extents are.
 inline std::optional<std::size_t> checked_numel(const std::vector<std::size_t>& shape) {
-  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end())
-    return std::size_t{0};
+  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return std::size_t{0};
   std::size_t n = 1;
   for (std::size_t d : shape) {
     if (n > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;
@@ -270,13 +270,15 @@ inline std::optional<std::size_t> as_size(const nlohmann::json& j) {
   return static_cast<std::size_t>(v);
 }
 
-inline std::string errno_text(int err) { return std::generic_category().message(err); }
+inline std::string errno_text(int err) {
+  return std::generic_category().message(err);
+}
 
 /// Throws CheckpointError "safetensors '<source>': <parts...>".
 template <class... Parts>
 [[noreturn]] void fail(const std::string& source, Parts&&... parts) {
-  rosetta::detail::raise<CheckpointError>("safetensors '", source, "': ",
-                                          std::forward<Parts>(parts)...);
+  rosetta::detail::raise<CheckpointError>("safetensors '", source,
+                                          "': ", std::forward<Parts>(parts)...);
 }
 
 /// Converts out.size() elements of type Src stored (unaligned) at `src` into `out`.
@@ -293,7 +295,7 @@ void convert_elements(const std::byte* src, std::span<T> out) {
   }
 }
 
-}  // namespace detail
+}  // namespace st_detail
 
 // ---------------------------------------------------------------------------------------
 // Reader
@@ -307,11 +309,11 @@ class SafeTensors {
     const std::string source = path.string();
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
-      detail::fail(source, "cannot read: it is a directory, expected a file");
+      st_detail::fail(source, "cannot read: it is a directory, expected a file");
     std::FILE* f = std::fopen(source.c_str(), "rb");
     if (!f) {
       const int err = errno;
-      detail::fail(source, "cannot open for reading: ", detail::errno_text(err));
+      st_detail::fail(source, "cannot open for reading: ", st_detail::errno_text(err));
     }
     std::vector<std::byte> bytes;
     try {
@@ -327,12 +329,12 @@ class SafeTensors {
         bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
     } catch (const std::bad_alloc&) {
       std::fclose(f);
-      detail::fail(source, "cannot read: out of memory");
+      st_detail::fail(source, "cannot read: out of memory");
     }
     const bool read_error = std::ferror(f) != 0;
     const int err = errno;
     std::fclose(f);
-    if (read_error) detail::fail(source, "read error: ", detail::errno_text(err));
+    if (read_error) st_detail::fail(source, "read error: ", st_detail::errno_text(err));
     return parse(std::move(bytes), source);
   }
 
@@ -397,9 +399,9 @@ class SafeTensors {
     const TensorInfo& t = info(name);
     check_readable<T>(t);
     if (out.size() != t.numel())
-      detail::fail(source_, "read_into: tensor '", t.name, "' with shape ",
-                   detail::shape_str(t.shape), " has ", t.numel(),
-                   " elements but the destination holds ", out.size());
+      st_detail::fail(source_, "read_into: tensor '", t.name, "' with shape ",
+                      st_detail::shape_str(t.shape), " has ", t.numel(),
+                      " elements but the destination holds ", out.size());
     convert(t, out);
   }
 
@@ -422,16 +424,16 @@ class SafeTensors {
       case Dtype::F32:
       case Dtype::F64:
         if constexpr (std::same_as<T, std::int64_t>)
-          detail::fail(source_, "tensor '", t.name, "' has dtype ", t.dtype,
-                       ", which cannot be read as ", type_name<T>(),
-                       " (floating-point values are not converted to integers)");
+          st_detail::fail(source_, "tensor '", t.name, "' has dtype ", t.dtype,
+                          ", which cannot be read as ", type_name<T>(),
+                          " (floating-point values are not converted to integers)");
         return;
       case Dtype::I64:
       case Dtype::I32:
         return;
       default:
-        detail::fail(source_, "dtype ", t.dtype, " of tensor '", t.name,
-                     "' is not supported for reading (supported: F32, F64, I64, I32)");
+        st_detail::fail(source_, "dtype ", t.dtype, " of tensor '", t.name,
+                        "' is not supported for reading (supported: F32, F64, I64, I32)");
     }
   }
 
@@ -440,16 +442,16 @@ class SafeTensors {
     const std::byte* src = bytes_.data() + data_start_ + t.begin;
     switch (t.dtype) {
       case Dtype::F32:
-        if constexpr (!std::same_as<T, std::int64_t>) detail::convert_elements<float>(src, out);
+        if constexpr (!std::same_as<T, std::int64_t>) st_detail::convert_elements<float>(src, out);
         break;
       case Dtype::F64:
-        if constexpr (!std::same_as<T, std::int64_t>) detail::convert_elements<double>(src, out);
+        if constexpr (!std::same_as<T, std::int64_t>) st_detail::convert_elements<double>(src, out);
         break;
       case Dtype::I64:
-        detail::convert_elements<std::int64_t>(src, out);
+        st_detail::convert_elements<std::int64_t>(src, out);
         break;
       case Dtype::I32:
-        detail::convert_elements<std::int32_t>(src, out);
+        st_detail::convert_elements<std::int32_t>(src, out);
         break;
       default:
         break;  // refused by check_readable
@@ -458,7 +460,7 @@ class SafeTensors {
 
   template <class... Parts>
   [[noreturn]] void fail(Parts&&... parts) const {
-    detail::fail(source_, std::forward<Parts>(parts)...);
+    st_detail::fail(source_, std::forward<Parts>(parts)...);
   }
 
   /// Parses the header, rejecting duplicate keys in any object.
@@ -474,9 +476,9 @@ class SafeTensors {
       using E = nlohmann::json::parse_event_t;
       switch (event) {
         case E::object_start:
-          levels.push_back(
-              {levels.empty() ? std::string() : (levels.size() == 1 ? last_key : levels.back().owner),
-               {}});
+          levels.push_back({levels.empty() ? std::string()
+                                           : (levels.size() == 1 ? last_key : levels.back().owner),
+                            {}});
           break;
         case E::object_end:
           if (!levels.empty()) levels.pop_back();
@@ -488,10 +490,8 @@ class SafeTensors {
               if (levels.size() == 1 && key == "__metadata__")
                 fail("the header has a duplicate key '__metadata__'");
               if (levels.size() == 1)
-                fail("duplicate tensor name '", key,
-                     "' in the header (each name may appear once)");
-              fail("duplicate key '", key, "' in the header entry '", levels.back().owner,
-                   "'");
+                fail("duplicate tensor name '", key, "' in the header (each name may appear once)");
+              fail("duplicate key '", key, "' in the header entry '", levels.back().owner, "'");
             }
           }
           last_key = key;
@@ -530,9 +530,14 @@ class SafeTensors {
     const std::size_t data_size = file_size - data_start_;
 
     const char* first = reinterpret_cast<const char*>(bytes_.data()) + 8;
+    // nlohmann's lexer takes a NUL byte for the end of the input and would silently ignore
+    // whatever follows; a raw NUL is never valid JSON, so reject it up front.
+    if (const void* nul = std::memchr(first, 0, header_len))
+      fail("the header is not valid JSON: it contains a NUL byte at header offset ",
+           static_cast<const char*>(nul) - first);
     const nlohmann::json header = parse_header(first, first + header_len);
     if (!header.is_object())
-      fail("the header is ", detail::json_kind(header), ", expected a JSON object");
+      fail("the header is ", st_detail::json_kind(header), ", expected a JSON object");
 
     for (const auto& [key, value] : header.items()) {
       if (key == "__metadata__") {
@@ -557,8 +562,8 @@ class SafeTensors {
              "] (tensor byte ranges must not overlap)");
       if (t.begin > expected) {
         if (prev)
-          fail("gap in the data section: bytes [", expected, ", ", t.begin,
-               ") between tensor '", prev->name, "' and tensor '", t.name,
+          fail("gap in the data section: bytes [", expected, ", ", t.begin, ") between tensor '",
+               prev->name, "' and tensor '", t.name,
                "' belong to no tensor (tensors must be contiguous)");
         fail("gap in the data section: bytes [0, ", t.begin, ") before tensor '", t.name,
              "' belong to no tensor (the first tensor must start at offset 0)");
@@ -575,12 +580,12 @@ class SafeTensors {
 
   void read_metadata(const nlohmann::json& value) {
     if (!value.is_object())
-      fail("__metadata__ is ", detail::json_kind(value), " (", detail::brief(value),
+      fail("__metadata__ is ", st_detail::json_kind(value), " (", st_detail::brief(value),
            "), expected an object of string values");
     for (const auto& [k, v] : value.items()) {
       if (!v.is_string())
-        fail("__metadata__ value of key '", k, "' is ", detail::json_kind(v), " (",
-             detail::brief(v), "), expected a string");
+        fail("__metadata__ value of key '", k, "' is ", st_detail::json_kind(v), " (",
+             st_detail::brief(v), "), expected a string");
       metadata_.emplace(k, v.get<std::string>());
     }
   }
@@ -588,47 +593,46 @@ class SafeTensors {
   TensorInfo read_entry(const std::string& name, const nlohmann::json& value,
                         std::size_t data_size) const {
     if (!value.is_object())
-      fail("header entry '", name, "' is ", detail::json_kind(value), " (",
-           detail::brief(value), "), expected an object with dtype, shape and data_offsets");
+      fail("header entry '", name, "' is ", st_detail::json_kind(value), " (",
+           st_detail::brief(value), "), expected an object with dtype, shape and data_offsets");
     for (const char* key : {"dtype", "shape", "data_offsets"})
       if (!value.contains(key))
-        fail("tensor '", name, "' has no \"", key,
-             "\" (required: dtype, shape, data_offsets)");
+        fail("tensor '", name, "' has no \"", key, "\" (required: dtype, shape, data_offsets)");
 
     TensorInfo t;
     t.name = name;
 
     const auto& dtype = value.at("dtype");
     if (!dtype.is_string())
-      fail("tensor '", name, "' dtype is ", detail::json_kind(dtype), " (",
-           detail::brief(dtype), "), expected a string");
+      fail("tensor '", name, "' dtype is ", st_detail::json_kind(dtype), " (",
+           st_detail::brief(dtype), "), expected a string");
     const auto& dtype_str = dtype.get_ref<const std::string&>();
     const auto d = dtype_from_name(dtype_str);
     if (!d)
       fail("tensor '", name, "' has unknown dtype '", dtype_str,
-           "' (known: ", detail::known_dtype_list(), ")");
+           "' (known: ", st_detail::known_dtype_list(), ")");
     t.dtype = *d;
 
     const auto& shape = value.at("shape");
     if (!shape.is_array())
-      fail("tensor '", name, "' shape is ", detail::json_kind(shape), " (",
-           detail::brief(shape), "), expected an array of non-negative integers");
+      fail("tensor '", name, "' shape is ", st_detail::json_kind(shape), " (",
+           st_detail::brief(shape), "), expected an array of non-negative integers");
     for (std::size_t i = 0; i < shape.size(); ++i) {
-      const auto dim = detail::as_size(shape[i]);
+      const auto dim = st_detail::as_size(shape[i]);
       if (!dim)
-        fail("tensor '", name, "' shape[", i, "] is ", detail::brief(shape[i]),
+        fail("tensor '", name, "' shape[", i, "] is ", st_detail::brief(shape[i]),
              ", expected a non-negative integer");
       t.shape.push_back(*dim);
     }
 
     const auto& offsets = value.at("data_offsets");
     if (!offsets.is_array() || offsets.size() != 2)
-      fail("tensor '", name, "' data_offsets is ", detail::brief(offsets),
+      fail("tensor '", name, "' data_offsets is ", st_detail::brief(offsets),
            ", expected an array of exactly 2 non-negative integers [begin, end]");
-    const auto begin = detail::as_size(offsets[0]);
-    const auto end = detail::as_size(offsets[1]);
+    const auto begin = st_detail::as_size(offsets[0]);
+    const auto end = st_detail::as_size(offsets[1]);
     if (!begin || !end)
-      fail("tensor '", name, "' data_offsets is ", detail::brief(offsets),
+      fail("tensor '", name, "' data_offsets is ", st_detail::brief(offsets),
            ", expected 2 non-negative integers [begin, end]");
     if (*begin > *end)
       fail("tensor '", name, "' data_offsets [", *begin, ", ", *end,
@@ -636,19 +640,19 @@ class SafeTensors {
     t.begin = *begin;
     t.end = *end;
 
-    const auto numel = detail::checked_numel(t.shape);
-    const auto nbytes = numel ? detail::checked_mul(*numel, dtype_size(t.dtype)) : std::nullopt;
+    const auto numel = st_detail::checked_numel(t.shape);
+    const auto nbytes = numel ? st_detail::checked_mul(*numel, dtype_size(t.dtype)) : std::nullopt;
     if (!nbytes)
-      fail("tensor '", name, "' shape ", detail::shape_str(t.shape), " of dtype ", t.dtype,
+      fail("tensor '", name, "' shape ", st_detail::shape_str(t.shape), " of dtype ", t.dtype,
            " overflows the byte count (size_t)");
     if (*nbytes != t.end - t.begin)
-      fail("tensor '", name, "' shape ", detail::shape_str(t.shape), " of dtype ", t.dtype,
+      fail("tensor '", name, "' shape ", st_detail::shape_str(t.shape), " of dtype ", t.dtype,
            " needs ", *nbytes, " bytes but data_offsets [", t.begin, ", ", t.end, "] span ",
            t.end - t.begin, " bytes");
     if (t.end > data_size)
       fail("tensor '", name, "' data_offsets [", t.begin, ", ", t.end,
-           "] end beyond the data section of ", data_size, " bytes (offset must be <= ",
-           data_size, ")");
+           "] end beyond the data section of ", data_size, " bytes (offset must be <= ", data_size,
+           ")");
     return t;
   }
 
@@ -684,12 +688,12 @@ class SafeTensorsWriter {
     if (names_.count(name))
       rosetta::detail::raise<CheckpointError>("SafeTensorsWriter::add: duplicate tensor name '",
                                               name, "' (each name may be added once)");
-    const auto numel = detail::checked_numel(shape);
+    const auto numel = st_detail::checked_numel(shape);
     if (!numel || *numel != data.size())
       rosetta::detail::raise<CheckpointError>(
-          "SafeTensorsWriter::add: tensor '", name, "' has shape ", detail::shape_str(shape),
-          " (", numel ? std::to_string(*numel) : std::string("overflowing"),
-          " elements) but ", data.size(), " data elements were given");
+          "SafeTensorsWriter::add: tensor '", name, "' has shape ", st_detail::shape_str(shape),
+          " (", numel ? std::to_string(*numel) : std::string("overflowing"), " elements) but ",
+          data.size(), " data elements were given");
     Entry e;
     e.dtype = dtype_of<T>();
     e.shape = std::move(shape);
@@ -702,8 +706,8 @@ class SafeTensorsWriter {
 
   /// Convenience overload for contiguous ranges (std::vector, std::array, std::span, ...).
   template <std::ranges::contiguous_range R>
-    requires std::ranges::sized_range<R> &&
-             SafeTensorsWritable<std::remove_cv_t<std::ranges::range_value_t<R>>>
+  requires std::ranges::sized_range<R> &&
+      SafeTensorsWritable<std::remove_cv_t<std::ranges::range_value_t<R>>>
   void add(std::string name, const R& data, std::vector<std::size_t> shape) {
     using T = std::remove_cv_t<std::ranges::range_value_t<R>>;
     add<T>(std::move(name), std::span<const T>(std::ranges::data(data), std::ranges::size(data)),
@@ -770,8 +774,8 @@ class SafeTensorsWriter {
 
   [[noreturn]] static void save_error(const std::filesystem::path& path, std::string_view what,
                                       int err) {
-    rosetta::detail::raise<CheckpointError>("cannot save safetensors '", path.string(), "': ",
-                                            what, ": ", detail::errno_text(err));
+    rosetta::detail::raise<CheckpointError>("cannot save safetensors '", path.string(), "': ", what,
+                                            ": ", st_detail::errno_text(err));
   }
 
 #if ROSETTA_SAFETENSORS_POSIX
