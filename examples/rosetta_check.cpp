@@ -138,6 +138,8 @@ void run_policy(const io::SafeTensors& st, Report& rep) {
     const std::size_t max_len = gj.at("max_len").get<std::size_t>();
     const auto full = generate_full_recompute(model, prompt, max_len);
     rep.check(pn, "greedy (full recompute), mismatches", double(mismatches(full, expect)), 0.0);
+    const auto cached = generate_greedy(model, prompt, max_len);
+    rep.check(pn, "greedy (KV cache), mismatches", double(mismatches(cached, expect)), 0.0);
   }
   fmt::print("{:<26} {}  (worst gradient {:.2e}: {})\n", pn, rep.failed == before ? "PASS" : "FAIL",
              worst, worst_name);

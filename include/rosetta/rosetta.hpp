@@ -19,3 +19,5 @@
 #include "rosetta/model/workspace.hpp"
 #include "rosetta/train/optim.hpp"
 #include "rosetta/train/trainer.hpp"
+#include "rosetta/generate/generate.hpp"
+#include "rosetta/generate/sampling.hpp"

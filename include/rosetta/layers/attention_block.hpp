@@ -22,11 +22,21 @@ struct AttentionBlock {
     std::span<const T> cos, sin;
   };
 
-  /// x_in -> h (both [T, H]); fills the cache for backward.
+  /// Keys and values of earlier positions (decoding): [batch * capacity, kvd] each; rows
+  /// [b*capacity, b*capacity + pos0) hold sequence b's cached positions.
+  struct KV {
+    MatrixView<T, L> k, v;
+    std::size_t capacity = 0, pos0 = 0;
+  };
+
+  /// x_in -> h (both [T, H]) for seq new positions per sequence; fills the cache for
+  /// backward. With kv, the new keys/values are appended to it (positions pos0..) and the
+  /// queries attend over all pos0 + seq of them.
   static void forward(const Config& c, const LayerParams<T, L>& p, LayerCache<T, L>& lc,
-                      const Rope& rope, std::size_t batch, std::size_t seq) {
+                      const Rope& rope, std::size_t batch, std::size_t seq,
+                      const KV* kv = nullptr) {
     using namespace kernels;
-    const std::size_t Tn = batch * seq;
+    const std::size_t Tn = batch * seq, pos0 = kv ? kv->pos0 : 0;
     auto x = lc.x_in.crows(Tn);
     auto n1 = lc.n1.rows(Tn), q = lc.q.rows(Tn), k = lc.k.rows(Tn), v = lc.v.rows(Tn);
     rmsnorm_forward(n1, std::span<T>(lc.rstd1.data(), Tn), x, p.attention_norm,
@@ -34,11 +44,24 @@ struct AttentionBlock {
     linear_forward<B>(q, n1, p.wq);
     linear_forward<B>(k, n1, p.wk);
     linear_forward<B>(v, n1, p.wv);
-    rope_forward(q, c.head_dim, seq, 0, rope.cos, rope.sin);
-    rope_forward(k, c.head_dim, seq, 0, rope.cos, rope.sin);
-    const AttentionDims d{batch, seq, seq, seq, c.n_heads, c.n_kv_heads, c.head_dim};
+    rope_forward(q, c.head_dim, seq, pos0, rope.cos, rope.sin);
+    rope_forward(k, c.head_dim, seq, pos0, rope.cos, rope.sin);
     auto o = lc.o.rows(Tn);
-    attention_forward<B>(o, lc.P.block(Tn * c.n_heads, seq), q, k, v, d);
+    if (!kv) {
+      const AttentionDims d{batch, seq, seq, seq, c.n_heads, c.n_kv_heads, c.head_dim};
+      attention_forward<B>(o, lc.P.block(Tn * c.n_heads, seq), q, k, v, d);
+    } else {
+      for (std::size_t b = 0; b < batch; ++b)
+        for (std::size_t s = 0; s < seq; ++s)
+          for (std::size_t j = 0; j < c.kv_dim(); ++j) {
+            kv->k(b * kv->capacity + pos0 + s, j) = k(b * seq + s, j);
+            kv->v(b * kv->capacity + pos0 + s, j) = v(b * seq + s, j);
+          }
+      const std::size_t sk = pos0 + seq;
+      const AttentionDims d{batch, seq, sk, kv->capacity, c.n_heads, c.n_kv_heads, c.head_dim};
+      attention_forward<B>(o, lc.P.block(Tn * c.n_heads, sk), q, MatrixView<const T, L>(kv->k),
+                           MatrixView<const T, L>(kv->v), d);
+    }
     // h = x + o Wo^T
     auto h = lc.h.rows(Tn);
     for (std::size_t t = 0; t < Tn; ++t)

@@ -50,6 +50,39 @@ inline void validate_batch(const Config& c, const TokenBatch& in, const char* wh
                                 " is outside the vocabulary [0, ", c.vocab_size, ")");
 }
 
+/// Keys and values of every layer for incremental decoding: [batch * capacity, kvd] per
+/// layer and per K/V. Sized once; decoding a token allocates nothing.
+template <class T, class L>
+class KVCache {
+ public:
+  KVCache(const Config& c, std::size_t batch, std::size_t capacity)
+      : batch_(batch), capacity_(capacity) {
+    if (batch == 0 || capacity == 0)
+      detail::raise<ValueError>("KVCache: batch=", batch, ", capacity=", capacity,
+                                " (both must be >= 1)");
+    if (capacity > c.max_seq_len)
+      detail::raise<ValueError>("KVCache: capacity ", capacity, " exceeds max_seq_len=",
+                                c.max_seq_len);
+    for (std::size_t l = 0; l < c.n_layers; ++l) {
+      k_.emplace_back(Shape{batch * capacity, c.kv_dim()});
+      v_.emplace_back(Shape{batch * capacity, c.kv_dim()});
+    }
+  }
+  std::size_t batch() const { return batch_; }
+  std::size_t capacity() const { return capacity_; }
+  /// Positions cached so far (the RoPE offset of the next token).
+  std::size_t length() const { return length_; }
+  void clear() { length_ = 0; }
+
+  MatrixView<T, L> k(std::size_t layer) { return k_[layer].matrix(); }
+  MatrixView<T, L> v(std::size_t layer) { return v_[layer].matrix(); }
+  void advance(std::size_t n) { length_ += n; }
+
+ private:
+  std::size_t batch_, capacity_, length_ = 0;
+  std::vector<Tensor<T, L>> k_, v_;
+};
+
 template <class P>
 class Transformer {
  public:
@@ -98,8 +131,38 @@ class Transformer {
   /// valid in ws until the next call. Saves what backward needs.
   MatrixView<const T, L> forward(const TokenBatch& in, Work& ws) const {
     validate_batch(cfg_, in);
-    const std::size_t Tn = in.batch * in.seq;
     ws.reserve(in.batch, in.seq);
+    return run(in, ws, nullptr);
+  }
+
+  /// Incremental decoding: in holds the next in.seq tokens of each of cache.batch()
+  /// sequences, at positions cache.length() onward. Appends their keys/values to the cache
+  /// and returns their logits [batch*seq, vocab]. Equal to the matching rows of a full
+  /// forward over the whole sequences. (Not for backward.)
+  MatrixView<const T, L> forward_cached(const TokenBatch& in, KVCache<T, L>& cache,
+                                        Work& ws) const {
+    validate_batch(cfg_, in);
+    if (in.batch != cache.batch())
+      detail::raise<ShapeError>("forward_cached: batch ", in.batch, " but the cache holds ",
+                                cache.batch(), " sequences");
+    if (cache.length() + in.seq > cache.capacity())
+      detail::raise<ValueError>("forward_cached: ", cache.length(), " cached + ", in.seq,
+                                " new positions exceed the cache capacity ", cache.capacity());
+    ws.reserve_tokens(in.batch * in.seq, cache.capacity());
+    auto out = run(in, ws, &cache);
+    cache.advance(in.seq);
+    ws.has_forward = false;  // the saved state is not a full-sequence forward
+    return out;
+  }
+
+  /// Grows ws so that generation with this cache allocates nothing per token.
+  void reserve_decode(Work& ws, const KVCache<T, L>& cache, std::size_t prefill) const {
+    ws.reserve_tokens(cache.batch() * std::max<std::size_t>(prefill, 1), cache.capacity());
+  }
+
+ private:
+  MatrixView<const T, L> run(const TokenBatch& in, Work& ws, KVCache<T, L>* cache) const {
+    const std::size_t Tn = in.batch * in.seq;
     ws.batch = in.batch;
     ws.seq = in.seq;
     std::copy(in.ids.begin(), in.ids.end(), ws.tokens.begin());
@@ -108,7 +171,14 @@ class Transformer {
                                std::span<const std::int32_t>(ws.tokens.data(), Tn));
     for (std::size_t l = 0; l < cfg_.n_layers; ++l) {
       auto& lc = ws.layers[l];
-      layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq);
+      if (cache) {
+        const typename layers::AttentionBlock<P>::KV kv{cache->k(l), cache->v(l),
+                                                        cache->capacity(), cache->length()};
+        layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq,
+                                           &kv);
+      } else {
+        layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq);
+      }
       auto out = (l + 1 < cfg_.n_layers) ? ws.layers[l + 1].x_in.rows(Tn) : ws.x_final.rows(Tn);
       layers::MoEBlock<P>::forward(cfg_, params_.layers[l], lc, out, Tn);
     }
@@ -118,6 +188,8 @@ class Transformer {
     ws.has_forward = true;
     return ws.logits.crows(Tn);
   }
+
+ public:
 
   /// Mean cross-entropy against targets [batch*seq], the summed aux loss and their sum,
   /// for the batch of the last forward on ws.

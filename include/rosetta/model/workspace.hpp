@@ -39,11 +39,13 @@ class Workspace {
 
   /// Grows the forward buffers for batch x seq tokens; no-op when they already fit.
   /// Growing discards the saved forward state.
-  void reserve(std::size_t batch, std::size_t seq) {
-    const std::size_t tokens = batch * seq;
-    if (tokens <= tok_cap_ && seq <= seq_cap_) return;
+  void reserve(std::size_t batch, std::size_t seq) { reserve_tokens(batch * seq, seq); }
+  /// Grows the forward buffers for `tokens` rows attending over up to `keys` positions
+  /// (keys > rows per sequence when decoding with a KV cache).
+  void reserve_tokens(std::size_t tokens, std::size_t keys) {
+    if (tokens <= tok_cap_ && keys <= seq_cap_) return;
     tok_cap_ = std::max(tok_cap_, tokens);
-    seq_cap_ = std::max(seq_cap_, seq);
+    seq_cap_ = std::max(seq_cap_, keys);
     allocate();
   }
   /// Allocates the backward scratch at the current capacity (once); keeps forward state.
