@@ -3,18 +3,18 @@
 // aux 0.01. Prints the loss curve, writes it as CSV and JSON, and ends with
 //   final step=<n> ce=<x> aux=<x> total=<x>
 // With --max-ce / --max-total it exits non-zero if the final losses are not below them.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/os.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <rosetta/dispatch/select.hpp>
 #include <rosetta/rosetta.hpp>
-#include <fstream>
 #include <vector>
 
 namespace {
@@ -62,8 +62,8 @@ int run(const Options& o) {
     std::ofstream csv(o.csv);
     csv << "step,ce,aux,total,grad_norm,lr\n";
     for (const auto& r : rows)
-      csv << fmt::format("{},{:.10e},{:.10e},{:.10e},{:.6e},{:.6e}\n", r.step, r.ce, r.aux,
-                         r.total, r.grad_norm, r.lr);
+      csv << fmt::format("{},{:.10e},{:.10e},{:.10e},{:.6e},{:.6e}\n", r.step, r.ce, r.aux, r.total,
+                         r.grad_norm, r.lr);
     if (!csv) {
       fmt::print(stderr, "convergence: cannot write {}\n", o.csv);
       return 2;
@@ -75,8 +75,12 @@ int run(const Options& o) {
     j["seed"] = o.seed;
     j["seconds"] = secs;
     for (const auto& r : rows)
-      j["curve"].push_back({{"step", r.step}, {"ce", r.ce}, {"aux", r.aux}, {"total", r.total},
-                            {"grad_norm", r.grad_norm}, {"lr", r.lr}});
+      j["curve"].push_back({{"step", r.step},
+                            {"ce", r.ce},
+                            {"aux", r.aux},
+                            {"total", r.total},
+                            {"grad_norm", r.grad_norm},
+                            {"lr", r.lr}});
     std::ofstream(o.json) << j.dump(1) << "\n";
   }
   fmt::print("wrote {} and {} ({:.1f} s, {:.2f} ms/step)\n", o.csv, o.json, secs,
@@ -106,9 +110,11 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"convergence: the contract's reference training run (tiny preset)"};
-  app.add_option("--scalar", o.scalar, "float or double")->check(CLI::IsMember({"float", "double"}));
+  app.add_option("--scalar", o.scalar, "float or double")
+      ->check(CLI::IsMember({"float", "double"}));
   app.add_option("--layout", o.layout, "row or col")->check(CLI::IsMember({"row", "col"}));
-  app.add_option("--backend", o.backend, "one of: " + fmt::format("{}", fmt::join(available_backends(), ", ")))
+  app.add_option("--backend", o.backend,
+                 "one of: " + fmt::format("{}", fmt::join(available_backends(), ", ")))
       ->check(CLI::IsMember(available_backends()));
   app.add_option("--steps", o.steps, "training steps")->check(CLI::PositiveNumber);
   app.add_option("--every", o.every, "print every N steps")->check(CLI::PositiveNumber);

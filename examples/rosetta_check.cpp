@@ -2,8 +2,8 @@
 // every compiled policy and compares logits, losses, every gradient, the gradient norm, the
 // parameters after one AdamW step, the loss trajectory and the greedy sequence.
 // Exit status 0 only if every check of every policy passes.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <regex>
@@ -22,8 +22,10 @@ struct Tolerances {
 template <class T>
 Tolerances tolerances() {
   // fixtures/README.md: float64 about 1e-9; float32 1e-4 logits/losses, 1e-3 the rest.
-  if constexpr (std::is_same_v<T, double>) return {1e-9, 1e-9, 1e-9, 1e-9, 1e-9};
-  else return {1e-4, 1e-4, 1e-3, 1e-3, 1e-3};
+  if constexpr (std::is_same_v<T, double>)
+    return {1e-9, 1e-9, 1e-9, 1e-9, 1e-9};
+  else
+    return {1e-4, 1e-4, 1e-3, 1e-3, 1e-3};
 }
 
 /// ||a - b|| / ||b|| (absolute when b == 0).
@@ -77,8 +79,7 @@ void run_policy(const io::SafeTensors& st, Report& rep) {
   const Tolerances tol = tolerances<T>();
   const auto tokens = ids(st, "input.tokens"), targets = ids(st, "input.targets");
   const auto& tshape = st.info("input.tokens").shape;
-  if (tshape.size() != 2)
-    detail::raise<CheckpointError>("fixture: input.tokens must be [B, S]");
+  if (tshape.size() != 2) detail::raise<CheckpointError>("fixture: input.tokens must be [B, S]");
   const TokenBatch batch{tokens, tshape[0], tshape[1]};
   const auto tj = nlohmann::json::parse(st.metadata().at("train"));
   const TrainConfig tc = io::train_from_json(tj);
@@ -90,8 +91,10 @@ void run_policy(const io::SafeTensors& st, Report& rep) {
   auto logits = model.forward(batch, ws);
   rep.check(pn, "logits", rel_err(rowmajor(logits), st.read<double>("expect.logits")), tol.logits);
   const auto losses = model.loss(ws, targets);
-  rep.check(pn, "loss.ce", rel_err({double(losses.ce)}, st.read<double>("expect.loss.ce")), tol.loss);
-  rep.check(pn, "loss.aux", rel_err({double(losses.aux)}, st.read<double>("expect.loss.aux")), tol.loss);
+  rep.check(pn, "loss.ce", rel_err({double(losses.ce)}, st.read<double>("expect.loss.ce")),
+            tol.loss);
+  rep.check(pn, "loss.aux", rel_err({double(losses.aux)}, st.read<double>("expect.loss.aux")),
+            tol.loss);
   rep.check(pn, "loss.total", rel_err({double(losses.total)}, st.read<double>("expect.loss.total")),
             tol.loss);
   ParamSet<T, typename P::layout> grads(model.config());
@@ -168,7 +171,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   std::string filter = ".*";
   bool verbose = false;
-  app.add_option("fixtures", files, "safetensors fixture files")->required()->check(CLI::ExistingFile);
+  app.add_option("fixtures", files, "safetensors fixture files")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--policy", filter, "regex over policy names, e.g. 'float/row'");
   app.add_flag("-v,--verbose", verbose, "print every check, not only failures");
   CLI11_PARSE(app, argc, argv);

@@ -33,8 +33,7 @@ struct AllPolicies<std::tuple<>> {
 };
 template <class B, class... Bs>
 struct AllPolicies<std::tuple<B, Bs...>> {
-  using type =
-      typename Concat<PoliciesFor<B>, typename AllPolicies<std::tuple<Bs...>>::type>::type;
+  using type = typename Concat<PoliciesFor<B>, typename AllPolicies<std::tuple<Bs...>>::type>::type;
 };
 
 template <class L>

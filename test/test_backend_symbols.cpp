@@ -17,7 +17,9 @@ std::string object_of(const void* fn) {
   return real ? real : info.dli_fname;
 }
 
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const char* part) {
+  return s.find(part) != std::string::npos;
+}
 
 #ifdef ROSETTA_HAS_CBLAS
 TEST(BackendSymbols, CblasCallsOpenBlas) {

@@ -103,8 +103,12 @@ void check_view_semantics() {
   EXPECT_THROW((MatrixView<float, L>(t.data(), 4, 5, 3)), ShapeError);  // ld too small
 }
 
-TEST(MatrixView, RowMajor) { check_view_semantics<RowMajor>(); }
-TEST(MatrixView, ColMajor) { check_view_semantics<ColMajor>(); }
+TEST(MatrixView, RowMajor) {
+  check_view_semantics<RowMajor>();
+}
+TEST(MatrixView, ColMajor) {
+  check_view_semantics<ColMajor>();
+}
 
 TEST(Errors, AreTypedAndShareABase) {
   EXPECT_THROW(throw ShapeError("x"), Error);

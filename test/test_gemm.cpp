@@ -47,9 +47,8 @@ struct Case {
 };
 
 // Sizes named by the issue (1, 7, 64, 65, 257) plus non-square shapes.
-const Case kCases[] = {{1, 1, 1},    {7, 7, 7},  {64, 64, 64}, {65, 65, 65},
-                       {257, 257, 257}, {7, 65, 257}, {257, 1, 64}, {1, 257, 7},
-                       {65, 7, 1},   {3, 64, 2}};
+const Case kCases[] = {{1, 1, 1},    {7, 7, 7},    {64, 64, 64}, {65, 65, 65}, {257, 257, 257},
+                       {7, 65, 257}, {257, 1, 64}, {1, 257, 7},  {65, 7, 1},   {3, 64, 2}};
 const Op kOps[] = {Op::N, Op::T};
 
 template <class P>
@@ -59,8 +58,8 @@ TYPED_TEST_SUITE(Gemm, test::Policies, test::PolicyName);
 /// Checks one gemm call of backend B against a long-double reference, element by element,
 /// with a bound proportional to the magnitudes that were summed (k * eps * sum|terms|).
 template <class P>
-void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha,
-                typename P::scalar beta, std::size_t pad) {
+void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha, typename P::scalar beta,
+                std::size_t pad) {
   using T = typename P::scalar;
   using L = typename P::layout;
   using B = typename P::backend;
@@ -96,9 +95,9 @@ void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha,
       if (std::fabs(c(i, j) - ref) > bound || std::fabs(cn(i, j) - ref) > bound) {
         if (++bad <= 3)
           ADD_FAILURE() << P::name() << " m,n,k=" << cs.m << "," << cs.n << "," << cs.k
-                        << " op=" << int(opA) << int(opB) << " at (" << i << "," << j
-                        << "): got " << c(i, j) << ", naive " << cn(i, j) << ", ref "
-                        << (double)ref << ", bound " << (double)bound;
+                        << " op=" << int(opA) << int(opB) << " at (" << i << "," << j << "): got "
+                        << c(i, j) << ", naive " << cn(i, j) << ", ref " << (double)ref
+                        << ", bound " << (double)bound;
       }
     }
   EXPECT_EQ(bad, 0u);
@@ -167,8 +166,7 @@ TYPED_TEST(Gemm, ShapeMismatchThrowsNamingTheShapes) {
   Padded<T, L> A(2, 3, 0, rng), Bm(4, 5, 0, rng), C(2, 5, 0, rng), Cbad(3, 5, 0, rng);
   EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view()), ShapeError);
   Padded<T, L> B3(3, 5, 0, rng);
-  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), B3.cview(), T(0), Cbad.view()),
-               ShapeError);
+  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), B3.cview(), T(0), Cbad.view()), ShapeError);
   try {
     B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view());
   } catch (const ShapeError& e) {

@@ -3,6 +3,7 @@
 // defined (the rosetta::eigen / rosetta::blis / rosetta::cblas CMake targets set them).
 #pragma once
 
+#include "rosetta/backend/all.hpp"
 #include "rosetta/core/aligned.hpp"
 #include "rosetta/core/concepts.hpp"
 #include "rosetta/core/config.hpp"
@@ -12,12 +13,12 @@
 #include "rosetta/core/rng.hpp"
 #include "rosetta/core/tensor.hpp"
 #include "rosetta/core/view.hpp"
-#include "rosetta/backend/all.hpp"
+#include "rosetta/generate/generate.hpp"
+#include "rosetta/generate/sampling.hpp"
+#include "rosetta/instances.hpp"
 #include "rosetta/model/config.hpp"
 #include "rosetta/model/params.hpp"
 #include "rosetta/model/transformer.hpp"
 #include "rosetta/model/workspace.hpp"
 #include "rosetta/train/optim.hpp"
 #include "rosetta/train/trainer.hpp"
-#include "rosetta/generate/generate.hpp"
-#include "rosetta/generate/sampling.hpp"

@@ -30,20 +30,26 @@ struct Blis {
   /// Address of the gemm entry point rosetta calls for scalar T (for symbol-origin checks).
   template <class T>
   static const void* gemm_symbol() {
-    if constexpr (std::is_same_v<T, float>) return reinterpret_cast<const void*>(&bli_sgemm);
-    else return reinterpret_cast<const void*>(&bli_dgemm);
+    if constexpr (std::is_same_v<T, float>)
+      return reinterpret_cast<const void*>(&bli_sgemm);
+    else
+      return reinterpret_cast<const void*>(&bli_dgemm);
   }
 
   template <class TA, class TB, class T, Layout L>
-    requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
   static void gemm(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> B,
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Blis::gemm", opA, opB, A, B, C);
     if (detail::gemm_trivial(d, beta, C)) return;
     init_threads();
     // Strides of op(X): the transpose swaps row and column strides.
-    auto rs = [](Op op, const auto& x) { return inc(op == Op::N ? x.row_stride() : x.col_stride()); };
-    auto cs = [](Op op, const auto& x) { return inc(op == Op::N ? x.col_stride() : x.row_stride()); };
+    auto rs = [](Op op, const auto& x) {
+      return inc(op == Op::N ? x.row_stride() : x.col_stride());
+    };
+    auto cs = [](Op op, const auto& x) {
+      return inc(op == Op::N ? x.col_stride() : x.row_stride());
+    };
     T a = alpha, b = beta;  // BLIS takes scalars by pointer
     const auto m = static_cast<dim_t>(d.m), n = static_cast<dim_t>(d.n),
                k = static_cast<dim_t>(d.k);

@@ -35,12 +35,14 @@ struct Cblas {
   /// Address of the gemm entry point rosetta calls for scalar T (for symbol-origin checks).
   template <class T>
   static const void* gemm_symbol() {
-    if constexpr (std::is_same_v<T, float>) return reinterpret_cast<const void*>(table().sgemm);
-    else return reinterpret_cast<const void*>(table().dgemm);
+    if constexpr (std::is_same_v<T, float>)
+      return reinterpret_cast<const void*>(table().sgemm);
+    else
+      return reinterpret_cast<const void*>(table().dgemm);
   }
 
   template <class TA, class TB, class T, Layout L>
-    requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
   static void gemm(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> B,
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Cblas::gemm", opA, opB, A, B, C);
@@ -63,8 +65,8 @@ struct Cblas {
   static constexpr int kRowMajor = 101, kColMajor = 102, kNoTrans = 111, kTrans = 112;
   using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
                            int, float, float*, int);
-  using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int,
-                           const double*, int, double, double*, int);
+  using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
+                           int, double, double*, int);
 
   struct Table {
     SgemmFn sgemm = nullptr;

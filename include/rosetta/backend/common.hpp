@@ -36,9 +36,9 @@ GemmDims check_gemm(const char* who, Op opA, Op opB, const MatrixView<TA, L>& A,
   const std::size_t kb = op_rows(opB, B), n = op_cols(opB, B);
   auto name = [](Op o) { return o == Op::N ? "" : "^T"; };
   if (kb != k)
-    rosetta::detail::raise<ShapeError>(who, ": inner dimensions differ: op(A)=A", name(opA),
-                                       " is ", m, "x", k, " but op(B)=B", name(opB), " is ", kb,
-                                       "x", n, " (need op(B) rows == ", k, ")");
+    rosetta::detail::raise<ShapeError>(who, ": inner dimensions differ: op(A)=A", name(opA), " is ",
+                                       m, "x", k, " but op(B)=B", name(opB), " is ", kb, "x", n,
+                                       " (need op(B) rows == ", k, ")");
   if (C.rows() != m || C.cols() != n)
     rosetta::detail::raise<ShapeError>(who, ": C is ", C.rows(), "x", C.cols(),
                                        " but op(A)*op(B) is ", m, "x", n);
@@ -49,8 +49,7 @@ GemmDims check_gemm(const char* who, Op opA, Op opB, const MatrixView<TA, L>& A,
 template <class T, class L>
 void scale(MatrixView<T, L> C, T beta) {
   for (std::size_t i = 0; i < C.rows(); ++i)
-    for (std::size_t j = 0; j < C.cols(); ++j)
-      C(i, j) = beta == T(0) ? T(0) : beta * C(i, j);
+    for (std::size_t j = 0; j < C.cols(); ++j) C(i, j) = beta == T(0) ? T(0) : beta * C(i, j);
 }
 
 /// Handles the empty cases; returns true when the caller has nothing left to do.

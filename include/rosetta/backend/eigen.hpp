@@ -27,7 +27,7 @@ struct Eigen {
   }
 
   template <class TA, class TB, class T, Layout L>
-    requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
   static void gemm(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> B,
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Eigen::gemm", opA, opB, A, B, C);
@@ -44,10 +44,14 @@ struct Eigen {
         c.noalias() += alpha * (x * y);
       }
     };
-    if (opA == Op::N && opB == Op::N) run(a, b);
-    else if (opA == Op::N) run(a, b.transpose());
-    else if (opB == Op::N) run(a.transpose(), b);
-    else run(a.transpose(), b.transpose());
+    if (opA == Op::N && opB == Op::N)
+      run(a, b);
+    else if (opA == Op::N)
+      run(a, b.transpose());
+    else if (opB == Op::N)
+      run(a.transpose(), b);
+    else
+      run(a.transpose(), b.transpose());
   }
 };
 

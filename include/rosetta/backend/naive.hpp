@@ -12,7 +12,7 @@ struct Naive {
 
   /// C <- alpha * op(A) * op(B) + beta * C  (see backend/common.hpp for the edge cases).
   template <class TA, class TB, class T, Layout L>
-    requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
   static void gemm(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> B,
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Naive::gemm", opA, opB, A, B, C);

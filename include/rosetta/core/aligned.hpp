@@ -18,7 +18,7 @@ class AlignedBuffer {
   /// n value-initialised (zeroed) elements.
   explicit AlignedBuffer(std::size_t n) : size_(n) {
     if (n == 0) return;
-    data_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{kAlignment}));
+    data_ = static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{kAlignment}));
     std::fill_n(data_, n, T{});
   }
   AlignedBuffer(const AlignedBuffer& o) : AlignedBuffer(o.size_) {
@@ -45,7 +45,7 @@ class AlignedBuffer {
 
  private:
   void release() noexcept {
-    if (data_) ::operator delete(data_, std::align_val_t{kAlignment});
+    if (data_) ::operator delete (data_, std::align_val_t{kAlignment});
     data_ = nullptr;
   }
   T* data_ = nullptr;

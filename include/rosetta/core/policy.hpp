@@ -27,8 +27,9 @@ concept GemmFor = requires(Op op, T s, MatrixView<const T, L> a, MatrixView<T, L
 template <class B>
 concept Backend = requires {
   { B::name } -> std::convertible_to<std::string_view>;
-} && detail::GemmFor<B, float, RowMajor> && detail::GemmFor<B, float, ColMajor> &&
-                  detail::GemmFor<B, double, RowMajor> && detail::GemmFor<B, double, ColMajor>;
+}
+&&detail::GemmFor<B, float, RowMajor>&& detail::GemmFor<B, float, ColMajor>&&
+    detail::GemmFor<B, double, RowMajor>&& detail::GemmFor<B, double, ColMajor>;
 
 template <Scalar T, Layout L, Backend B>
 struct Policy {

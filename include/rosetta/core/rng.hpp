@@ -44,9 +44,7 @@ class Rng {
   }
 
   /// Uniform double in [0, 1) with 53 random bits.
-  constexpr double uniform() noexcept {
-    return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
-  }
+  constexpr double uniform() noexcept { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
   /// Standard normal N(0, 1) by Box-Muller (one output per two uniforms).
   double normal() noexcept {

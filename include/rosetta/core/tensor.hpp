@@ -101,8 +101,8 @@ class Tensor {
 
   std::size_t rows_for_view() const {
     if (rank() != 2)
-      detail::raise<ShapeError>("Tensor::matrix: tensor of shape ", shape_.str(),
-                                " has rank ", rank(), ", a matrix view needs rank 2");
+      detail::raise<ShapeError>("Tensor::matrix: tensor of shape ", shape_.str(), " has rank ",
+                                rank(), ", a matrix view needs rank 2");
     return shape_[0];
   }
 
@@ -119,15 +119,14 @@ class Tensor {
   std::size_t offset(std::initializer_list<std::size_t> idx) const {
 #if ROSETTA_CHECKED
     if (idx.size() != rank())
-      detail::raise<IndexError>("Tensor: ", idx.size(), " indices for a tensor of rank ",
-                                rank());
+      detail::raise<IndexError>("Tensor: ", idx.size(), " indices for a tensor of rank ", rank());
 #endif
     std::size_t off = 0, d = 0;
     for (std::size_t i : idx) {
 #if ROSETTA_CHECKED
       if (i >= shape_[d])
-        detail::raise<IndexError>("Tensor: index ", i, " in dimension ", d,
-                                  " is outside shape ", shape_.str());
+        detail::raise<IndexError>("Tensor: index ", i, " in dimension ", d, " is outside shape ",
+                                  shape_.str());
 #endif
       off += i * strides_[d++];
     }

@@ -31,14 +31,12 @@ class MatrixView {
       : data_(data), rows_(rows), cols_(cols), ld_(ld) {
     if (ld < L::min_ld(rows, cols))
       detail::raise<ShapeError>("MatrixView: leading dimension ld=", ld, " is too small for a ",
-                                rows, "x", cols, " ", L::name, "-major matrix (need ld >= ",
-                                L::min_ld(rows, cols), ")");
+                                rows, "x", cols, " ", L::name,
+                                "-major matrix (need ld >= ", L::min_ld(rows, cols), ")");
   }
 
   /// Read-only view of the same data.
-  constexpr operator MatrixView<const T, L>() const noexcept
-    requires(!std::is_const_v<T>)
-  {
+  constexpr operator MatrixView<const T, L>() const noexcept requires(!std::is_const_v<T>) {
     return MatrixView<const T, L>::unchecked(data_, rows_, cols_, ld_);
   }
 
@@ -82,8 +80,12 @@ class MatrixView {
     T* p = (nr == 0 || nc == 0) ? data_ : data_ + r0 * row_stride() + c0 * col_stride();
     return unchecked(p, nr, nc, ld_);
   }
-  MatrixView rows(std::size_t r0, std::size_t nr) const { return block(r0, 0, nr, cols_); }
-  MatrixView cols(std::size_t c0, std::size_t nc) const { return block(0, c0, rows_, nc); }
+  MatrixView rows(std::size_t r0, std::size_t nr) const {
+    return block(r0, 0, nr, cols_);
+  }
+  MatrixView cols(std::size_t c0, std::size_t nc) const {
+    return block(0, c0, rows_, nc);
+  }
 
   /// All elements as one span; only for contiguous views.
   std::span<T> flat() const {

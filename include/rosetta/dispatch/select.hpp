@@ -46,18 +46,24 @@ void visit_backend(std::string_view name, F&& f) {
 }
 template <class T, class F>
 void visit_layout(std::string_view layout, std::string_view backend, F&& f) {
-  if (layout == "row") visit_backend<T, RowMajor>(backend, f);
-  else if (layout == "col") visit_backend<T, ColMajor>(backend, f);
-  else raise<ValueError>("layout '", layout, "' is not one of: row, col");
+  if (layout == "row")
+    visit_backend<T, RowMajor>(backend, f);
+  else if (layout == "col")
+    visit_backend<T, ColMajor>(backend, f);
+  else
+    raise<ValueError>("layout '", layout, "' is not one of: row, col");
 }
 }  // namespace detail
 
 template <class F>
 void visit_policy(std::string_view scalar, std::string_view layout, std::string_view backend,
                   F&& f) {
-  if (scalar == "float") detail::visit_layout<float>(layout, backend, f);
-  else if (scalar == "double") detail::visit_layout<double>(layout, backend, f);
-  else detail::raise<ValueError>("scalar '", scalar, "' is not one of: float, double");
+  if (scalar == "float")
+    detail::visit_layout<float>(layout, backend, f);
+  else if (scalar == "double")
+    detail::visit_layout<double>(layout, backend, f);
+  else
+    detail::raise<ValueError>("scalar '", scalar, "' is not one of: float, double");
 }
 
 /// The fastest backend compiled in, by this project's measurements (see docs/bench-results.md).

@@ -27,8 +27,8 @@ inline void validate_generation(const Config& c, std::span<const std::int32_t> p
   if (max_len > c.max_seq_len)
     raise<ValueError>("generate: max_len=", max_len, " exceeds max_seq_len=", c.max_seq_len);
   if (max_len < prompt.size())
-    raise<ValueError>("generate: max_len=", max_len, " is shorter than the prompt (",
-                      prompt.size(), " tokens; max_len counts the prompt)");
+    raise<ValueError>("generate: max_len=", max_len, " is shorter than the prompt (", prompt.size(),
+                      " tokens; max_len counts the prompt)");
   validate_batch(c, TokenBatch{prompt, 1, prompt.size()}, "prompt");
 }
 }  // namespace detail
@@ -88,8 +88,8 @@ class Generator {
       out_.push_back(next);
       if (on_token) on_token(next);
       if (out_.size() == max_len) break;
-      logits = model_.forward_cached(TokenBatch{std::span<const std::int32_t>(&out_.back(), 1), 1, 1},
-                                     cache_, ws_);
+      logits = model_.forward_cached(
+          TokenBatch{std::span<const std::int32_t>(&out_.back(), 1), 1, 1}, cache_, ws_);
       last = 0;
     }
     return out_;
@@ -117,8 +117,9 @@ class Generator {
 
 /// Generates up to max_len tokens (prompt included) with a sampling strategy and seed.
 template <class P, class S>
-std::vector<std::int32_t> generate(const Transformer<P>& model, std::span<const std::int32_t> prompt,
-                                   std::size_t max_len, const S& strategy, std::uint64_t seed) {
+std::vector<std::int32_t> generate(const Transformer<P>& model,
+                                   std::span<const std::int32_t> prompt, std::size_t max_len,
+                                   const S& strategy, std::uint64_t seed) {
   detail::validate_generation(model.config(), prompt, max_len);
   Generator<P> g(model, max_len);
   return g.run(prompt, max_len, strategy, seed);
@@ -126,7 +127,8 @@ std::vector<std::int32_t> generate(const Transformer<P>& model, std::span<const 
 
 template <class P>
 std::vector<std::int32_t> generate_greedy(const Transformer<P>& model,
-                                          std::span<const std::int32_t> prompt, std::size_t max_len) {
+                                          std::span<const std::int32_t> prompt,
+                                          std::size_t max_len) {
   return generate(model, prompt, max_len, Greedy{}, 0);
 }
 template <class P>

@@ -120,7 +120,8 @@ struct TopK {
   template <class T>
   std::int32_t pick_token(std::span<const T> logits, Rng& rng, SamplerScratch& s) const {
     const std::size_t V = logits.size();
-    if (k == 0 || static_cast<std::size_t>(k) >= V) return Temperature(t).pick_token(logits, rng, s);
+    if (k == 0 || static_cast<std::size_t>(k) >= V)
+      return Temperature(t).pick_token(logits, rng, s);
     if (t == 0) return detail::argmax(logits);
     s.reserve(V);
     std::span<std::int32_t> ids(s.order.data(), V);
@@ -131,7 +132,8 @@ struct TopK {
     const auto kk = static_cast<std::size_t>(k);
     std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kk), ids.end(),
                       [&](std::int32_t a, std::int32_t b) {
-                        const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
+                        const auto ua = static_cast<std::size_t>(a),
+                                   ub = static_cast<std::size_t>(b);
                         return s.p[ua] > s.p[ub] || (s.p[ua] == s.p[ub] && a < b);
                       });
     auto kept = ids.first(kk);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -34,8 +35,7 @@ inline nlohmann::json config_to_json(const Config& c) {
 namespace detail {
 template <class V>
 void get_field(const nlohmann::json& j, const char* key, V& out, const std::string& where) {
-  if (!j.contains(key))
-    rosetta::detail::raise<CheckpointError>(where, ": missing key '", key, "'");
+  if (!j.contains(key)) rosetta::detail::raise<CheckpointError>(where, ": missing key '", key, "'");
   const auto& v = j.at(key);
   if constexpr (std::is_integral_v<V>) {
     if (!v.is_number_integer() || (v.is_number_integer() && v.get<long long>() < 0))
@@ -53,12 +53,12 @@ inline nlohmann::json parse_json_meta(const SafeTensors& st, const char* key) {
   const auto& meta = st.metadata();
   auto it = meta.find(key);
   if (it == meta.end())
-    rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(),
-                                            "': no '", key, "' entry in __metadata__");
+    rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': no '", key,
+                                            "' entry in __metadata__");
   nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
   if (j.is_discarded() || !j.is_object())
-    rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': __metadata__.",
-                                            key, " is not a JSON object");
+    rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': __metadata__.", key,
+                                            " is not a JSON object");
   return j;
 }
 }  // namespace detail
@@ -89,9 +89,14 @@ inline Config config_from_json(const nlohmann::json& j, const std::string& where
 }
 
 inline nlohmann::json train_to_json(const TrainConfig& t) {
-  return {{"lr", t.lr},       {"beta1", t.beta1},   {"beta2", t.beta2},
-          {"eps", t.eps},     {"weight_decay", t.weight_decay}, {"clip", t.clip},
-          {"warmup", t.warmup}, {"total_steps", t.total_steps}};
+  return {{"lr", t.lr},
+          {"beta1", t.beta1},
+          {"beta2", t.beta2},
+          {"eps", t.eps},
+          {"weight_decay", t.weight_decay},
+          {"clip", t.clip},
+          {"warmup", t.warmup},
+          {"total_steps", t.total_steps}};
 }
 
 inline TrainConfig train_from_json(const nlohmann::json& j, const std::string& where = "train") {
@@ -125,14 +130,17 @@ void load_set(const SafeTensors& st, const std::string& prefix, ParamSet<T, L>& 
       rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': missing tensor '",
                                               key, "'");
     const auto& info = st.info(key);
-    const std::vector<std::size_t> want =
-        np.rank == 1 ? std::vector<std::size_t>{np.rows} : std::vector<std::size_t>{np.rows, np.cols};
+    const std::vector<std::size_t> want = np.rank == 1 ? std::vector<std::size_t>{np.rows}
+                                                       : std::vector<std::size_t>{np.rows, np.cols};
     if (info.shape != want) {
       std::string got = "[", exp = "[";
-      for (std::size_t i = 0; i < info.shape.size(); ++i) got += (i ? ", " : "") + std::to_string(info.shape[i]);
-      for (std::size_t i = 0; i < want.size(); ++i) exp += (i ? ", " : "") + std::to_string(want[i]);
+      for (std::size_t i = 0; i < info.shape.size(); ++i)
+        got += (i ? ", " : "") + std::to_string(info.shape[i]);
+      for (std::size_t i = 0; i < want.size(); ++i)
+        exp += (i ? ", " : "") + std::to_string(want[i]);
       rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': tensor '", key,
-                                              "' has shape ", got, "], the config needs ", exp, "]");
+                                              "' has shape ", got, "], the config needs ", exp,
+                                              "]");
     }
     tmp.resize(info.numel());
     st.read_into(key, std::span<T>(tmp));
@@ -157,8 +165,8 @@ void add_set(SafeTensorsWriter& w, const std::string& prefix, const ParamSet<T, 
     tmp.resize(np.rows * np.cols);
     for (std::size_t i = 0; i < np.rows; ++i)
       for (std::size_t j = 0; j < np.cols; ++j) tmp[i * np.cols + j] = np.view(i, j);
-    std::vector<std::size_t> shape =
-        np.rank == 1 ? std::vector<std::size_t>{np.rows} : std::vector<std::size_t>{np.rows, np.cols};
+    std::vector<std::size_t> shape = np.rank == 1 ? std::vector<std::size_t>{np.rows}
+                                                  : std::vector<std::size_t>{np.rows, np.cols};
     w.add<T>(prefix + np.name, std::span<const T>(tmp), std::move(shape));
   }
 }
@@ -202,15 +210,15 @@ void load_checkpoint(const SafeTensors& st, Transformer<P>& model, Trainer<P>* t
     if (it == meta.end())
       rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(),
                                               "': no optimizer state (no 'step' in __metadata__)");
-    std::size_t step = 0;
-    try {
-      std::size_t pos = 0;
-      step = std::stoull(it->second, &pos);
-      if (pos != it->second.size()) throw std::invalid_argument("trailing characters");
-    } catch (const std::exception&) {
-      rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': step '", it->second,
+    // digits only: std::stoull would accept "-1" (and wrap around) or leading spaces
+    const std::string& text = it->second;
+    const bool digits =
+        !text.empty() && text.size() <= 19 &&
+        std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (!digits)
+      rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': step '", text,
                                               "' is not a non-negative integer");
-    }
+    const std::size_t step = std::stoull(text);
     detail::load_set(st, "optim.m.", trainer->adam_m());
     detail::load_set(st, "optim.v.", trainer->adam_v());
     trainer->set_step(step);

@@ -37,7 +37,7 @@ void attention_forward(MatrixView<T, L> o, MatrixView<T, L> P, CMat<T, L> q, CMa
       B::gemm(Op::N, Op::T, scale, Q, K, T(0), Pb);  // scores [sq, sk]
       for (std::size_t i = 0; i < d.sq; ++i) softmax_row_prefix(Pb, i, i + offset + 1);
       B::gemm(Op::N, Op::N, T(1), MatrixView<const T, L>(Pb), V, T(0),
-               o.block(b * d.sq, h * hd, d.sq, hd));
+              o.block(b * d.sq, h * hd, d.sq, hd));
     }
 }
 
@@ -60,13 +60,13 @@ void attention_backward(MatrixView<T, L> dq, MatrixView<T, L> dk, MatrixView<T, 
       auto V = v.block(b * d.kv_rows, g * hd, d.sk, hd);
       auto Pb = P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk);
       auto dO = d_o.block(b * d.sq, h * hd, d.sq, hd);
-      B::gemm(Op::N, Op::T, T(1), dO, V, T(0), dP);                              // dP = dO V^T
+      B::gemm(Op::N, Op::T, T(1), dO, V, T(0), dP);  // dP = dO V^T
       B::gemm(Op::T, Op::N, T(1), Pb, dO, T(1), dv.block(b * d.kv_rows, g * hd, d.sk, hd));
-      softmax_backward(dP, MatrixView<const T, L>(dP), Pb);                       // dS in dP
+      softmax_backward(dP, MatrixView<const T, L>(dP), Pb);  // dS in dP
       B::gemm(Op::N, Op::N, scale, MatrixView<const T, L>(dP), K, T(0),
-               dq.block(b * d.sq, h * hd, d.sq, hd));
+              dq.block(b * d.sq, h * hd, d.sq, hd));
       B::gemm(Op::T, Op::N, scale, MatrixView<const T, L>(dP), Q, T(1),
-               dk.block(b * d.kv_rows, g * hd, d.sk, hd));
+              dk.block(b * d.kv_rows, g * hd, d.sk, hd));
     }
 }
 

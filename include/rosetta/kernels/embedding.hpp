@@ -10,7 +10,8 @@ namespace rosetta::kernels {
 /// out[t, :] = table[tokens[t], :]
 /// out: [T, H], table: [V, H], tokens: [T] (ids already validated to be in [0, V)).
 template <class T, class L>
-void embedding_forward(MatrixView<T, L> out, CMat<T, L> table, std::span<const std::int32_t> tokens) {
+void embedding_forward(MatrixView<T, L> out, CMat<T, L> table,
+                       std::span<const std::int32_t> tokens) {
   for (std::size_t t = 0; t < out.rows(); ++t) {
     const auto id = static_cast<std::size_t>(tokens[t]);
     for (std::size_t j = 0; j < out.cols(); ++j) out(t, j) = table(id, j);

@@ -25,8 +25,8 @@ void rmsnorm_forward(MatrixView<T, L> y, std::span<T> rstd, CMat<T, L> x, CVec<T
 ///   dg[j]   += sum_t dy[t,j] * x[t,j] * r_t
 ///   dx[t,j] += r_t * g[j] * dy[t,j] - x[t,j] * r_t^3 / H * sum_i dy[t,i] * g[i] * x[t,i]
 template <class T, class L>
-void rmsnorm_backward(MatrixView<T, L> dx, std::span<T> dg, CMat<T, L> dy, CMat<T, L> x,
-                      CVec<T> g, CVec<T> rstd) {
+void rmsnorm_backward(MatrixView<T, L> dx, std::span<T> dg, CMat<T, L> dy, CMat<T, L> x, CVec<T> g,
+                      CVec<T> rstd) {
   const std::size_t H = x.cols();
   for (std::size_t t = 0; t < x.rows(); ++t) {
     const T r = rstd[t];

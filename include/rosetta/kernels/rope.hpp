@@ -11,19 +11,21 @@ namespace rosetta::kernels {
 /// The effective base with NTK scaling: base' = base * alpha^(hd / (hd - 2)) if alpha > 1.
 inline double rope_effective_base(double base, double alpha, std::size_t head_dim) {
   if (alpha > 1.0)
-    return base * std::pow(alpha, static_cast<double>(head_dim) / static_cast<double>(head_dim - 2));
+    return base *
+           std::pow(alpha, static_cast<double>(head_dim) / static_cast<double>(head_dim - 2));
   return base;
 }
 
 /// Fills cos/sin tables [max_seq, head_dim/2] (row-major):
 ///   theta(pos, i) = pos * base'^(-2i / head_dim), computed in double.
 template <class T>
-void rope_tables(std::span<T> cos_t, std::span<T> sin_t, std::size_t max_seq,
-                 std::size_t head_dim, double base, double alpha) {
+void rope_tables(std::span<T> cos_t, std::span<T> sin_t, std::size_t max_seq, std::size_t head_dim,
+                 double base, double alpha) {
   const std::size_t half = head_dim / 2;
   const double b = rope_effective_base(base, alpha, head_dim);
   for (std::size_t i = 0; i < half; ++i) {
-    const double inv_freq = std::pow(b, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    const double inv_freq =
+        std::pow(b, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
     for (std::size_t p = 0; p < max_seq; ++p) {
       const double th = static_cast<double>(p) * inv_freq;
       cos_t[p * half + i] = static_cast<T>(std::cos(th));

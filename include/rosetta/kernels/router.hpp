@@ -34,7 +34,8 @@ void router_forward(MatrixView<T, L> probs, std::span<std::int32_t> idx, std::sp
       sel[j] = best;
       sum += probs(t, static_cast<std::size_t>(best));
     }
-    for (std::size_t j = 0; j < k; ++j) w[t * k + j] = probs(t, static_cast<std::size_t>(sel[j])) / sum;
+    for (std::size_t j = 0; j < k; ++j)
+      w[t * k + j] = probs(t, static_cast<std::size_t>(sel[j])) / sum;
   }
 }
 
@@ -62,8 +63,8 @@ T aux_loss_forward(std::span<T> f, MatrixView<const T, L> probs, std::span<const
 /// then through the softmax: dlogits = probs * (dp - sum_e dp * probs).
 template <class T, class L>
 void router_backward(MatrixView<T, L> dlogits, std::span<const T> dw, CMat<T, L> probs,
-                     std::span<const std::int32_t> idx, std::span<const T> w,
-                     std::span<const T> f, T alpha, std::size_t k, T aux_scale = T(1)) {
+                     std::span<const std::int32_t> idx, std::span<const T> w, std::span<const T> f,
+                     T alpha, std::size_t k, T aux_scale = T(1)) {
   const std::size_t Tn = probs.rows(), E = probs.cols();
   const T aux = alpha * static_cast<T>(E) / static_cast<T>(Tn) * aux_scale;
   for (std::size_t t = 0; t < Tn; ++t) {

@@ -54,7 +54,8 @@ struct MoEBlock {
       for (std::size_t j = 0; j < c.hidden_dim; ++j) Xe(s, j) = n2(t, j);
     }
     for (std::size_t e = 0; e < E; ++e) {
-      const auto r0 = static_cast<std::size_t>(off[e]), n = static_cast<std::size_t>(off[e + 1]) - r0;
+      const auto r0 = static_cast<std::size_t>(off[e]),
+                 n = static_cast<std::size_t>(off[e + 1]) - r0;
       if (n == 0) continue;
       auto x = MatrixView<const T, L>(Xe.rows(r0, n));
       auto G = lc.G.rows(slots).rows(r0, n), U = lc.U.rows(slots).rows(r0, n);
@@ -132,8 +133,7 @@ struct MoEBlock {
                     std::span<const std::int32_t>(lc.idx.data(), slots),
                     std::span<const T>(lc.w.data(), slots), std::span<const T>(lc.f),
                     static_cast<T>(c.aux_alpha), k);
-    linear_backward<B>(dn2, g.router, MatrixView<const T, L>(drl), lc.n2.crows(Tn), p.router,
-                       T(1));
+    linear_backward<B>(dn2, g.router, MatrixView<const T, L>(drl), lc.n2.crows(Tn), p.router, T(1));
     // n2 = RMSNorm(h); the residual passes dx through unchanged
     rmsnorm_backward(dx, g.ffn_norm, MatrixView<const T, L>(dn2), lc.h.crows(Tn), p.ffn_norm,
                      std::span<const T>(lc.rstd2.data(), Tn));

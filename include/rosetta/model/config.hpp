@@ -76,8 +76,8 @@ struct Config {
                                  n_heads * head_dim, " but hidden_dim=", hidden_dim,
                                  " (they must be equal)");
     if (n_heads % n_kv_heads != 0)
-      detail::raise<ConfigError>("Config: n_heads=", n_heads, " is not a multiple of n_kv_heads=",
-                                 n_kv_heads);
+      detail::raise<ConfigError>("Config: n_heads=", n_heads,
+                                 " is not a multiple of n_kv_heads=", n_kv_heads);
     if (top_k > n_experts)
       detail::raise<ConfigError>("Config: top_k=", top_k, " exceeds n_experts=", n_experts,
                                  " (allowed 1..n_experts)");
@@ -103,9 +103,9 @@ struct Config {
   /// Parameters of one transformer block.
   std::size_t layer_params() const {
     const std::size_t H = hidden_dim;
-    return 2 * H                                   // attention_norm, ffn_norm
+    return 2 * H                                           // attention_norm, ffn_norm
            + H * q_dim() + 2 * H * kv_dim() + q_dim() * H  // wq, wk, wv, wo
-           + n_experts * H                         // router
+           + n_experts * H                                 // router
            + n_experts * expert_params();
   }
   /// Every tensor of the checkpoint: embedding, blocks, final norm, untied lm_head.

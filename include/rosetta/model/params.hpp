@@ -29,11 +29,11 @@ struct ExpertParams {
 
 template <class T, class L>
 struct LayerParams {
-  std::span<T> attention_norm;                // [H]
-  MatrixView<T, L> wq, wk, wv, wo;            // [qd, H], [kvd, H], [kvd, H], [H, qd]
-  std::span<T> ffn_norm;                      // [H]
-  MatrixView<T, L> router;                    // [E, H]
-  std::vector<ExpertParams<T, L>> experts;    // n_experts
+  std::span<T> attention_norm;              // [H]
+  MatrixView<T, L> wq, wk, wv, wo;          // [qd, H], [kvd, H], [kvd, H], [H, qd]
+  std::span<T> ffn_norm;                    // [H]
+  MatrixView<T, L> router;                  // [E, H]
+  std::vector<ExpertParams<T, L>> experts;  // n_experts
 };
 
 template <Scalar T, Layout L>

@@ -39,8 +39,8 @@ inline void validate_batch(const Config& c, const TokenBatch& in, const char* wh
     detail::raise<ValueError>(what, ": empty batch (batch=", in.batch, ", seq=", in.seq,
                               "; both must be >= 1)");
   if (in.seq > c.max_seq_len)
-    detail::raise<ValueError>(what, ": sequence length ", in.seq, " exceeds max_seq_len=",
-                              c.max_seq_len);
+    detail::raise<ValueError>(what, ": sequence length ", in.seq,
+                              " exceeds max_seq_len=", c.max_seq_len);
   if (in.ids.size() != in.batch * in.seq)
     detail::raise<ShapeError>(what, ": ", in.ids.size(), " ids for batch ", in.batch, " x seq ",
                               in.seq, " (need ", in.batch * in.seq, ")");
@@ -61,8 +61,8 @@ class KVCache {
       detail::raise<ValueError>("KVCache: batch=", batch, ", capacity=", capacity,
                                 " (both must be >= 1)");
     if (capacity > c.max_seq_len)
-      detail::raise<ValueError>("KVCache: capacity ", capacity, " exceeds max_seq_len=",
-                                c.max_seq_len);
+      detail::raise<ValueError>("KVCache: capacity ", capacity,
+                                " exceeds max_seq_len=", c.max_seq_len);
     for (std::size_t l = 0; l < c.n_layers; ++l) {
       k_.emplace_back(Shape{batch * capacity, c.kv_dim()});
       v_.emplace_back(Shape{batch * capacity, c.kv_dim()});
@@ -129,31 +129,13 @@ class Transformer {
 
   /// Runs the model; returns the logits [batch*seq, vocab] (row t = b*seq + s), which stay
   /// valid in ws until the next call. Saves what backward needs.
-  MatrixView<const T, L> forward(const TokenBatch& in, Work& ws) const {
-    validate_batch(cfg_, in);
-    ws.reserve(in.batch, in.seq);
-    return run(in, ws, nullptr);
-  }
+  MatrixView<const T, L> forward(const TokenBatch& in, Work& ws) const;
 
   /// Incremental decoding: in holds the next in.seq tokens of each of cache.batch()
   /// sequences, at positions cache.length() onward. Appends their keys/values to the cache
   /// and returns their logits [batch*seq, vocab]. Equal to the matching rows of a full
   /// forward over the whole sequences. (Not for backward.)
-  MatrixView<const T, L> forward_cached(const TokenBatch& in, KVCache<T, L>& cache,
-                                        Work& ws) const {
-    validate_batch(cfg_, in);
-    if (in.batch != cache.batch())
-      detail::raise<ShapeError>("forward_cached: batch ", in.batch, " but the cache holds ",
-                                cache.batch(), " sequences");
-    if (cache.length() + in.seq > cache.capacity())
-      detail::raise<ValueError>("forward_cached: ", cache.length(), " cached + ", in.seq,
-                                " new positions exceed the cache capacity ", cache.capacity());
-    ws.reserve_tokens(in.batch * in.seq, cache.capacity());
-    auto out = run(in, ws, &cache);
-    cache.advance(in.seq);
-    ws.has_forward = false;  // the saved state is not a full-sequence forward
-    return out;
-  }
+  MatrixView<const T, L> forward_cached(const TokenBatch& in, KVCache<T, L>& cache, Work& ws) const;
 
   /// Grows ws so that generation with this cache allocates nothing per token.
   void reserve_decode(Work& ws, const KVCache<T, L>& cache, std::size_t prefill) const {
@@ -161,76 +143,15 @@ class Transformer {
   }
 
  private:
-  MatrixView<const T, L> run(const TokenBatch& in, Work& ws, KVCache<T, L>* cache) const {
-    const std::size_t Tn = in.batch * in.seq;
-    ws.batch = in.batch;
-    ws.seq = in.seq;
-    std::copy(in.ids.begin(), in.ids.end(), ws.tokens.begin());
-    const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
-    kernels::embedding_forward(ws.layers[0].x_in.rows(Tn), params_.embed,
-                               std::span<const std::int32_t>(ws.tokens.data(), Tn));
-    for (std::size_t l = 0; l < cfg_.n_layers; ++l) {
-      auto& lc = ws.layers[l];
-      if (cache) {
-        const typename layers::AttentionBlock<P>::KV kv{cache->k(l), cache->v(l),
-                                                        cache->capacity(), cache->length()};
-        layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq,
-                                           &kv);
-      } else {
-        layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq);
-      }
-      auto out = (l + 1 < cfg_.n_layers) ? ws.layers[l + 1].x_in.rows(Tn) : ws.x_final.rows(Tn);
-      layers::MoEBlock<P>::forward(cfg_, params_.layers[l], lc, out, Tn);
-    }
-    kernels::rmsnorm_forward(ws.xf.rows(Tn), std::span<T>(ws.rstd_f.data(), Tn),
-                             ws.x_final.crows(Tn), params_.norm, static_cast<T>(cfg_.rms_eps));
-    kernels::linear_forward<B>(ws.logits.rows(Tn), ws.xf.crows(Tn), params_.lm_head);
-    ws.has_forward = true;
-    return ws.logits.crows(Tn);
-  }
+  MatrixView<const T, L> run(const TokenBatch& in, Work& ws, KVCache<T, L>* cache) const;
 
  public:
-
   /// Mean cross-entropy against targets [batch*seq], the summed aux loss and their sum,
   /// for the batch of the last forward on ws.
-  Losses<T> loss(Work& ws, std::span<const std::int32_t> targets) const {
-    require_forward(ws, targets);
-    const std::size_t Tn = ws.batch * ws.seq;
-    Losses<T> r;
-    r.ce = kernels::cross_entropy_forward(std::span<T>(ws.lse.data(), Tn), ws.logits.crows(Tn),
-                                          targets);
-    for (std::size_t l = 0; l < cfg_.n_layers; ++l) r.aux += ws.layers[l].aux;
-    r.total = r.ce + r.aux;
-    return r;
-  }
+  Losses<T> loss(Work& ws, std::span<const std::int32_t> targets) const;
 
   /// Accumulates d(total loss)/d(parameter) into grads for the last forward + loss on ws.
-  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads) const {
-    require_forward(ws, targets);
-    ws.reserve_backward();
-    const std::size_t Tn = ws.batch * ws.seq;
-    const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
-    auto dlogits = ws.dlogits.rows(Tn);
-    kernels::cross_entropy_backward(dlogits, ws.logits.crows(Tn),
-                                    std::span<const T>(ws.lse.data(), Tn), targets);
-    // logits = xf lm_head^T
-    auto dxf = ws.dn.rows(Tn);
-    kernels::linear_backward<B>(dxf, grads.lm_head, MatrixView<const T, L>(dlogits),
-                                ws.xf.crows(Tn), params_.lm_head, T(0));
-    auto dx = ws.dx.rows(Tn);
-    for (std::size_t t = 0; t < Tn; ++t)
-      for (std::size_t j = 0; j < cfg_.hidden_dim; ++j) dx(t, j) = T(0);
-    kernels::rmsnorm_backward(dx, grads.norm, MatrixView<const T, L>(dxf), ws.x_final.crows(Tn),
-                              params_.norm, std::span<const T>(ws.rstd_f.data(), Tn));
-    for (std::size_t l = cfg_.n_layers; l-- > 0;) {
-      layers::MoEBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l], ws.layers[l], ws,
-                                    Tn);
-      layers::AttentionBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l],
-                                          ws.layers[l], ws, rope, ws.batch, ws.seq);
-    }
-    kernels::embedding_backward(grads.embed, MatrixView<const T, L>(dx),
-                                std::span<const std::int32_t>(ws.tokens.data(), Tn));
-  }
+  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads) const;
 
  private:
   static const Config& validated(const Config& c) {
@@ -239,7 +160,8 @@ class Transformer {
   }
   void require_forward(const Work& ws, std::span<const std::int32_t> targets) const {
     if (!ws.has_forward)
-      detail::raise<ValueError>("Transformer: loss/backward called before forward on this workspace");
+      detail::raise<ValueError>(
+          "Transformer: loss/backward called before forward on this workspace");
     validate_batch(cfg_, TokenBatch{targets, ws.batch, ws.seq}, "targets");
   }
 
@@ -247,5 +169,104 @@ class Transformer {
   Params params_;
   std::vector<T> rope_cos_, rope_sin_;
 };
+
+// ---- out-of-class definitions (non-inline, so extern template can skip them) ----
+template <class P>
+MatrixView<const typename P::scalar, typename P::layout> Transformer<P>::forward(
+    const TokenBatch& in, typename Transformer<P>::Work& ws) const {
+  validate_batch(cfg_, in);
+  ws.reserve(in.batch, in.seq);
+  return run(in, ws, nullptr);
+}
+
+template <class P>
+MatrixView<const typename P::scalar, typename P::layout> Transformer<P>::forward_cached(
+    const TokenBatch& in, KVCache<typename P::scalar, typename P::layout>& cache,
+    typename Transformer<P>::Work& ws) const {
+  validate_batch(cfg_, in);
+  if (in.batch != cache.batch())
+    detail::raise<ShapeError>("forward_cached: batch ", in.batch, " but the cache holds ",
+                              cache.batch(), " sequences");
+  if (cache.length() + in.seq > cache.capacity())
+    detail::raise<ValueError>("forward_cached: ", cache.length(), " cached + ", in.seq,
+                              " new positions exceed the cache capacity ", cache.capacity());
+  ws.reserve_tokens(in.batch * in.seq, cache.capacity());
+  auto out = run(in, ws, &cache);
+  cache.advance(in.seq);
+  ws.has_forward = false;  // the saved state is not a full-sequence forward
+  return out;
+}
+
+template <class P>
+MatrixView<const typename P::scalar, typename P::layout> Transformer<P>::run(
+    const TokenBatch& in, typename Transformer<P>::Work& ws,
+    KVCache<typename P::scalar, typename P::layout>* cache) const {
+  const std::size_t Tn = in.batch * in.seq;
+  ws.batch = in.batch;
+  ws.seq = in.seq;
+  std::copy(in.ids.begin(), in.ids.end(), ws.tokens.begin());
+  const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
+  kernels::embedding_forward(ws.layers[0].x_in.rows(Tn), params_.embed,
+                             std::span<const std::int32_t>(ws.tokens.data(), Tn));
+  for (std::size_t l = 0; l < cfg_.n_layers; ++l) {
+    auto& lc = ws.layers[l];
+    if (cache) {
+      const typename layers::AttentionBlock<P>::KV kv{cache->k(l), cache->v(l), cache->capacity(),
+                                                      cache->length()};
+      layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq, &kv);
+    } else {
+      layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq);
+    }
+    auto out = (l + 1 < cfg_.n_layers) ? ws.layers[l + 1].x_in.rows(Tn) : ws.x_final.rows(Tn);
+    layers::MoEBlock<P>::forward(cfg_, params_.layers[l], lc, out, Tn);
+  }
+  kernels::rmsnorm_forward(ws.xf.rows(Tn), std::span<T>(ws.rstd_f.data(), Tn), ws.x_final.crows(Tn),
+                           params_.norm, static_cast<T>(cfg_.rms_eps));
+  kernels::linear_forward<B>(ws.logits.rows(Tn), ws.xf.crows(Tn), params_.lm_head);
+  ws.has_forward = true;
+  return ws.logits.crows(Tn);
+}
+
+template <class P>
+Losses<typename P::scalar> Transformer<P>::loss(typename Transformer<P>::Work& ws,
+                                                std::span<const std::int32_t> targets) const {
+  require_forward(ws, targets);
+  const std::size_t Tn = ws.batch * ws.seq;
+  Losses<T> r;
+  r.ce =
+      kernels::cross_entropy_forward(std::span<T>(ws.lse.data(), Tn), ws.logits.crows(Tn), targets);
+  for (std::size_t l = 0; l < cfg_.n_layers; ++l) r.aux += ws.layers[l].aux;
+  r.total = r.ce + r.aux;
+  return r;
+}
+
+template <class P>
+void Transformer<P>::backward(typename Transformer<P>::Work& ws,
+                              std::span<const std::int32_t> targets,
+                              typename Transformer<P>::Params& grads) const {
+  require_forward(ws, targets);
+  ws.reserve_backward();
+  const std::size_t Tn = ws.batch * ws.seq;
+  const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
+  auto dlogits = ws.dlogits.rows(Tn);
+  kernels::cross_entropy_backward(dlogits, ws.logits.crows(Tn),
+                                  std::span<const T>(ws.lse.data(), Tn), targets);
+  // logits = xf lm_head^T
+  auto dxf = ws.dn.rows(Tn);
+  kernels::linear_backward<B>(dxf, grads.lm_head, MatrixView<const T, L>(dlogits), ws.xf.crows(Tn),
+                              params_.lm_head, T(0));
+  auto dx = ws.dx.rows(Tn);
+  for (std::size_t t = 0; t < Tn; ++t)
+    for (std::size_t j = 0; j < cfg_.hidden_dim; ++j) dx(t, j) = T(0);
+  kernels::rmsnorm_backward(dx, grads.norm, MatrixView<const T, L>(dxf), ws.x_final.crows(Tn),
+                            params_.norm, std::span<const T>(ws.rstd_f.data(), Tn));
+  for (std::size_t l = cfg_.n_layers; l-- > 0;) {
+    layers::MoEBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l], ws.layers[l], ws, Tn);
+    layers::AttentionBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l], ws.layers[l], ws,
+                                        rope, ws.batch, ws.seq);
+  }
+  kernels::embedding_backward(grads.embed, MatrixView<const T, L>(dx),
+                              std::span<const std::int32_t>(ws.tokens.data(), Tn));
+}
 
 }  // namespace rosetta

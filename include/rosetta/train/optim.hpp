@@ -25,7 +25,8 @@ struct TrainConfig {
     if (!(beta1 >= 0 && beta1 < 1)) bad("beta1", beta1, "[0, 1)");
     if (!(beta2 >= 0 && beta2 < 1)) bad("beta2", beta2, "[0, 1)");
     if (!(eps > 0)) bad("eps", eps, "> 0");
-    if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) bad("weight_decay", weight_decay, ">= 0");
+    if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+      bad("weight_decay", weight_decay, ">= 0");
     if (!(clip >= 0) || !std::isfinite(clip)) bad("clip", clip, ">= 0 (0 disables)");
     if (total_steps < warmup)
       detail::raise<ConfigError>("TrainConfig: total_steps=", total_steps, " < warmup=", warmup);

@@ -24,8 +24,12 @@ class Trainer {
   using Model = Transformer<P>;
 
   Trainer(Model& model, const TrainConfig& tc)
-      : model_(model), tc_(validated(tc)), grads_(model.config()), m_(model.config()),
-        v_(model.config()), ws_(model.config()) {}
+      : model_(model),
+        tc_(validated(tc)),
+        grads_(model.config()),
+        m_(model.config()),
+        v_(model.config()),
+        ws_(model.config()) {}
 
   /// One step at the scheduled learning rate lr_at(step() + 1).
   StepResult<T> train_step(const TokenBatch& tokens, std::span<const std::int32_t> targets) {
@@ -35,29 +39,7 @@ class Trainer {
   /// One step at an explicit learning rate. Throws NumericalError (weights, moments and
   /// step count untouched) if the loss or the gradient norm is not finite.
   StepResult<T> train_step(const TokenBatch& tokens, std::span<const std::int32_t> targets,
-                           double lr) {
-    StepResult<T> r;
-    model_.forward(tokens, ws_);
-    const auto losses = model_.loss(ws_, targets);
-    r.ce = losses.ce;
-    r.aux = losses.aux;
-    r.total = losses.total;
-    if (!std::isfinite(static_cast<double>(r.total)))
-      detail::raise<NumericalError>("train_step ", t_ + 1, ": loss is not finite (ce=", r.ce,
-                                    ", aux=", r.aux, "); weights left unchanged");
-    grads_.zero();
-    model_.backward(ws_, targets, grads_);
-    r.grad_norm = global_norm(std::span<const T>(grads_.flat()));
-    if (!std::isfinite(r.grad_norm))
-      detail::raise<NumericalError>("train_step ", t_ + 1, ": gradient norm is ", r.grad_norm,
-                                    "; weights left unchanged");
-    clip_by_global_norm(grads_.flat(), r.grad_norm, tc_.clip);
-    ++t_;
-    adamw_step(model_.params().flat(), std::span<const T>(grads_.flat()), m_.flat(), v_.flat(),
-               tc_, lr, t_);
-    r.lr = lr;
-    return r;
-  }
+                           double lr);
 
   std::size_t step() const { return t_; }
   /// For resuming: the optimizer step count the moments belong to.
@@ -80,5 +62,33 @@ class Trainer {
   Workspace<T, L> ws_;
   std::size_t t_ = 0;
 };
+
+// Out of class (non-inline), so an extern template declaration can skip it.
+template <class P>
+StepResult<typename P::scalar> Trainer<P>::train_step(const TokenBatch& tokens,
+                                                      std::span<const std::int32_t> targets,
+                                                      double lr) {
+  StepResult<T> r;
+  model_.forward(tokens, ws_);
+  const auto losses = model_.loss(ws_, targets);
+  r.ce = losses.ce;
+  r.aux = losses.aux;
+  r.total = losses.total;
+  if (!std::isfinite(static_cast<double>(r.total)))
+    detail::raise<NumericalError>("train_step ", t_ + 1, ": loss is not finite (ce=", r.ce,
+                                  ", aux=", r.aux, "); weights left unchanged");
+  grads_.zero();
+  model_.backward(ws_, targets, grads_);
+  r.grad_norm = global_norm(std::span<const T>(grads_.flat()));
+  if (!std::isfinite(r.grad_norm))
+    detail::raise<NumericalError>("train_step ", t_ + 1, ": gradient norm is ", r.grad_norm,
+                                  "; weights left unchanged");
+  clip_by_global_norm(grads_.flat(), r.grad_norm, tc_.clip);
+  ++t_;
+  adamw_step(model_.params().flat(), std::span<const T>(grads_.flat()), m_.flat(), v_.flat(), tc_,
+             lr, t_);
+  r.lr = lr;
+  return r;
+}
 
 }  // namespace rosetta

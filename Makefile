@@ -1,0 +1,88 @@
+# rosetta developer entry points. `make` == `make test`.
+#
+#   make test          deps + Release build in build/ + all ctest tests
+#   make sanitize      deps + ASan/UBSan RelWithDebInfo build in build-asan/ + unit tests
+#   make bench         benchmark suite (not yet implemented)
+#   make bench-peers   comparison against peer libraries (not yet implemented)
+#   make format        clang-format -i over include/ test/ examples/ benchmark/
+#   make format-check  fail if any file is not clang-formatted
+#   make deps          install missing Debian packages (scripts/install-deps.sh)
+#   make clean         remove build/ and build-asan/
+#
+# Variables: CMAKE_FLAGS="-DROSETTA_NATIVE=OFF ..." adds configure flags; JOBS=N overrides
+# the parallelism (default: nproc); CI=true adds -DROSETTA_WERROR=ON.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+.PHONY: deps test sanitize bench bench-peers clean format format-check configure build \
+        configure-asan build-asan
+
+BUILD_DIR    ?= build
+ASAN_DIR     ?= build-asan
+CMAKE        ?= cmake
+CTEST        ?= ctest
+CLANG_FORMAT ?= clang-format
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS  ?=
+
+ifeq ($(CI),true)
+  CI_FLAGS := -DROSETTA_WERROR=ON
+endif
+
+COMMON_FLAGS := -DROSETTA_REQUIRE_ALL_BACKENDS=ON $(CI_FLAGS)
+CTEST_FLAGS  := --output-on-failure --no-tests=error -j$(JOBS)
+# Sanitizer runs skip the slow packaging tests; their code paths are not sanitized anyway.
+ASAN_CTEST_FLAGS := $(CTEST_FLAGS) -LE "consumer|compile_fail"
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FORMAT_DIRS := include test examples benchmark
+# Files to format, NUL-separated (no file names on the command line if there are none).
+FORMAT_FILES = find $(wildcard $(FORMAT_DIRS)) -type f \( -name '*.hpp' -o -name '*.cpp' \) -print0 2>/dev/null
+
+deps:
+	@bash scripts/install-deps.sh
+
+# --- Release build + all tests ------------------------------------------------------------
+configure: deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(COMMON_FLAGS) $(CMAKE_FLAGS)
+
+build: configure
+	@start=$$(date +%s); \
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS); \
+	echo "build time: $$(( $$(date +%s) - start )) s"
+
+test: build
+	$(CTEST) --test-dir $(BUILD_DIR) $(CTEST_FLAGS)
+
+# --- Sanitizer build + unit tests ---------------------------------------------------------
+configure-asan: deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROSETTA_SANITIZE=ON \
+	  -DROSETTA_BUILD_BENCHMARKS=OFF $(COMMON_FLAGS) $(CMAKE_FLAGS)
+
+build-asan: configure-asan
+	@start=$$(date +%s); \
+	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS); \
+	echo "build time (sanitize): $$(( $$(date +%s) - start )) s"
+
+sanitize: build-asan
+	$(ASAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) $(ASAN_CTEST_FLAGS)
+
+# --- Benchmarks -----------------------------------------------------------------------------
+bench:
+	@echo "benchmark suite: not yet implemented (issue #5)"
+
+bench-peers:
+	@echo "peer benchmark comparison: not yet implemented (issue #5)"
+
+# --- Formatting -----------------------------------------------------------------------------
+format:
+	@$(FORMAT_FILES) | xargs -0 -r $(CLANG_FORMAT) -i
+
+format-check:
+	@$(FORMAT_FILES) | xargs -0 -r $(CLANG_FORMAT) --dry-run --Werror
+	@echo "format-check: ok"
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
