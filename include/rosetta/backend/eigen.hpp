@@ -4,6 +4,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <type_traits>
 
 #include "rosetta/backend/common.hpp"
@@ -32,10 +33,33 @@ struct Eigen {
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Eigen::gemm", opA, opB, A, B, C);
     if (detail::gemm_trivial(d, beta, C)) return;
+    // Eigen's gemm packs blocks of op(A) and op(B) into buffers that live on the stack up to
+    // EIGEN_STACK_ALLOCATION_LIMIT (128 KB) and on the heap above it. Tiling the product so
+    // that each block stays under the limit keeps steady-state calls allocation-free.
+    constexpr std::size_t kBudget = (64 * 1024) / sizeof(T);  // elements per packed block
+    const std::size_t kb = std::min<std::size_t>(d.k, 256);
+    const std::size_t tile = std::max<std::size_t>(16, kBudget / kb);
+    for (std::size_t p0 = 0; p0 < d.k; p0 += kb) {
+      const std::size_t kp = std::min(kb, d.k - p0);
+      const T b0 = p0 == 0 ? T(beta) : T(1);  // later k-slices accumulate
+      for (std::size_t i0 = 0; i0 < d.m; i0 += tile)
+        for (std::size_t j0 = 0; j0 < d.n; j0 += tile) {
+          const std::size_t mi = std::min(tile, d.m - i0), nj = std::min(tile, d.n - j0);
+          auto a = opA == Op::N ? A.block(i0, p0, mi, kp) : A.block(p0, i0, kp, mi);
+          auto b = opB == Op::N ? B.block(p0, j0, kp, nj) : B.block(j0, p0, nj, kp);
+          product(opA, opB, T(alpha), a, b, b0, C.block(i0, j0, mi, nj));
+        }
+    }
+  }
+
+ private:
+  /// One product through Eigen: C <- alpha op(A) op(B) + beta C (beta == 0: C write-only).
+  template <class TA, class TB, class T, Layout L>
+  static void product(Op opA, Op opB, T alpha, MatrixView<TA, L> A, MatrixView<TB, L> B, T beta,
+                      MatrixView<T, L> C) {
     auto a = map(A);
     auto b = map(B);
     auto c = map(C);
-    // beta == 0: assign (C write-only); otherwise scale then accumulate.
     auto run = [&](const auto& x, const auto& y) {
       if (beta == T(0)) {
         c.noalias() = alpha * (x * y);
@@ -53,6 +77,7 @@ struct Eigen {
     else
       run(a.transpose(), b.transpose());
   }
+
 };
 
 }  // namespace rosetta::backend
