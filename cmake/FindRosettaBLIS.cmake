@@ -23,7 +23,25 @@
 
 include(FindPackageHandleStandardArgs)
 
-# Deliberately no "blis-openmp"/"blis-pthread" suffixes: those directories contain
+# Preferred: Debian's serial BLIS build (libblis-serial-dev). rosetta's own threads are the
+# parallel axis; the OpenMP build opens an OpenMP region in every call (libgomp allocates a
+# team per region) and the pthread build allocates its thread structures per call, while
+# the serial build calls the kernels directly and allocates nothing in steady state.
+# Header and library must come from the same variant (blis.h encodes the threading model).
+if(NOT RosettaBLIS_LIBRARY AND NOT RosettaBLIS_INCLUDE_DIR AND CMAKE_LIBRARY_ARCHITECTURE)
+  find_library(_rosetta_blis_serial_lib NAMES blis NO_CACHE NO_DEFAULT_PATH
+    PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/blis-serial)
+  find_path(_rosetta_blis_serial_inc NAMES blis.h NO_CACHE NO_DEFAULT_PATH
+    PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/blis-serial)
+  if(_rosetta_blis_serial_lib AND _rosetta_blis_serial_inc)
+    set(RosettaBLIS_LIBRARY "${_rosetta_blis_serial_lib}" CACHE FILEPATH "BLIS library")
+    set(RosettaBLIS_INCLUDE_DIR "${_rosetta_blis_serial_inc}" CACHE PATH "Directory containing blis.h")
+  endif()
+  unset(_rosetta_blis_serial_lib)
+  unset(_rosetta_blis_serial_inc)
+endif()
+
+# Otherwise whatever libblis.so / blis.h point at. Deliberately no "blis-openmp"/"blis-pthread" suffixes: those directories contain
 # BLIS's cblas.h. On Debian, <blis.h> is reachable from /usr/include/<multiarch>.
 find_path(RosettaBLIS_INCLUDE_DIR
   NAMES blis.h

@@ -10,6 +10,7 @@ PACKAGES=(
   cmake
   libeigen3-dev
   libblis-dev
+  libblis-serial-dev
   libopenblas-dev
   libgtest-dev
   libbenchmark-dev

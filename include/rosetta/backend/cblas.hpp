@@ -10,6 +10,7 @@
 
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "rosetta/backend/common.hpp"
 #include "rosetta/backend/threads.hpp"
@@ -47,6 +48,29 @@ struct Cblas {
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Cblas::gemm", opA, opB, A, B, C);
     if (detail::gemm_trivial(d, beta, C)) return;
+    if (opA == Op::N && opB == Op::N) {
+      // OpenBLAS 0.3.21's small-matrix kernel for the no-transpose case (SkylakeX
+      // ?gemm_small_kernel_nn) mallocs a buffer on every call. Route N,N through an
+      // explicit transpose of the smaller operand (a thread-local buffer that only grows),
+      // so the library takes a transposed kernel and steady state allocates nothing.
+      // Cost: one copy of min(m*k, k*n) elements, small next to the 2mnk flops.
+      auto& buf = transpose_buffer<T>();
+      if (d.m * d.k <= d.k * d.n) {
+        auto At = transposed_copy(MatrixView<const T, L>(A), buf);
+        call(Op::T, Op::N, d, T(alpha), At, MatrixView<const T, L>(B), T(beta), C);
+      } else {
+        auto Bt = transposed_copy(MatrixView<const T, L>(B), buf);
+        call(Op::N, Op::T, d, T(alpha), MatrixView<const T, L>(A), Bt, T(beta), C);
+      }
+      return;
+    }
+    call(opA, opB, d, T(alpha), MatrixView<const T, L>(A), MatrixView<const T, L>(B), T(beta), C);
+  }
+
+ private:
+  template <class T, class L>
+  static void call(Op opA, Op opB, const detail::GemmDims& d, T alpha, MatrixView<const T, L> A,
+                   MatrixView<const T, L> B, T beta, MatrixView<T, L> C) {
     const int order = L::is_row_major ? kRowMajor : kColMajor;
     auto tr = [](Op op) { return op == Op::N ? kNoTrans : kTrans; };
     const auto m = static_cast<int>(d.m), n = static_cast<int>(d.n), k = static_cast<int>(d.k);
@@ -60,6 +84,23 @@ struct Cblas {
                     C.data(), ldc);
   }
 
+  template <class T>
+  static std::vector<T>& transpose_buffer() {
+    thread_local std::vector<T> buf;
+    return buf;
+  }
+
+  /// X^T (cols x rows, same layout, dense) in buf, which grows only.
+  template <class T, class L>
+  static MatrixView<const T, L> transposed_copy(MatrixView<const T, L> X, std::vector<T>& buf) {
+    if (buf.size() < X.size()) buf.resize(X.size());
+    MatrixView<T, L> Xt(buf.data(), X.cols(), X.rows());
+    for (std::size_t i = 0; i < X.rows(); ++i)
+      for (std::size_t j = 0; j < X.cols(); ++j) Xt(j, i) = X(i, j);
+    return Xt;
+  }
+
+ public:
  private:
   // CBLAS ABI constants (fixed by the CBLAS standard).
   static constexpr int kRowMajor = 101, kColMajor = 102, kNoTrans = 111, kTrans = 112;
