@@ -64,11 +64,14 @@ TYPED_TEST(Generation, SameSeedSameTokensAsReferencePolicy) {
   const Transformer<Ref> ref(small_config(), 11);
   const std::vector<std::int32_t> prompt{1, 2, 3};
   for (std::uint64_t seed : {1u, 2u, 3u}) {
-    EXPECT_EQ(generate_sample(model, prompt, 30, 0.8, seed), generate_sample(ref, prompt, 30, 0.8, seed));
-    EXPECT_EQ(generate_topk(model, prompt, 30, 5, 1.0, seed), generate_topk(ref, prompt, 30, 5, 1.0, seed));
+    EXPECT_EQ(generate_sample(model, prompt, 30, 0.8, seed),
+              generate_sample(ref, prompt, 30, 0.8, seed));
+    EXPECT_EQ(generate_topk(model, prompt, 30, 5, 1.0, seed),
+              generate_topk(ref, prompt, 30, 5, 1.0, seed));
     EXPECT_EQ(generate_topp(model, prompt, 30, 0.9, 1.0, seed),
               generate_topp(ref, prompt, 30, 0.9, 1.0, seed));
-    EXPECT_EQ(generate_sample(model, prompt, 30, 0.8, seed), generate_sample(model, prompt, 30, 0.8, seed));
+    EXPECT_EQ(generate_sample(model, prompt, 30, 0.8, seed),
+              generate_sample(model, prompt, 30, 0.8, seed));
   }
 }
 
@@ -155,7 +158,8 @@ TEST(Sampling, TemperatureFrequenciesMatchSoftmax) {
     std::vector<int> count(l.size(), 0);
     Rng rng(2024);
     SamplerScratch s;
-    for (int i = 0; i < N; ++i) ++count[Temperature(t).pick_token(std::span<const double>(l), rng, s)];
+    for (int i = 0; i < N; ++i)
+      ++count[Temperature(t).pick_token(std::span<const double>(l), rng, s)];
     double chi2 = 0;
     for (std::size_t j = 0; j < l.size(); ++j) {
       const double e = N * pr[j];

@@ -10,7 +10,7 @@
 #include "rosetta/train/trainer.hpp"
 
 // ROSETTA_INSTANCES_FOR(prefix, Backend): "extern template" or "template" for 4 policies.
-#define ROSETTA_INSTANCES_FOR(prefix, B)                                         \
+#define ROSETTA_INSTANCES_FOR(prefix, B)                                            \
   prefix class rosetta::Transformer<rosetta::Policy<float, rosetta::RowMajor, B>>;  \
   prefix class rosetta::Transformer<rosetta::Policy<float, rosetta::ColMajor, B>>;  \
   prefix class rosetta::Transformer<rosetta::Policy<double, rosetta::RowMajor, B>>; \

@@ -77,7 +77,6 @@ struct Eigen {
     else
       run(a.transpose(), b.transpose());
   }
-
 };
 
 }  // namespace rosetta::backend
