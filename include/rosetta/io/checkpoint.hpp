@@ -120,10 +120,14 @@ inline Config read_config(const SafeTensors& st) {
 
 namespace detail {
 
-/// Copies tensor "<prefix><name>" of st into a parameter set, checking shapes.
+/// Reads every tensor "<prefix><name>" of st for a parameter set (checking presence, shapes,
+/// dtypes and that no unknown tensor uses the prefix) into row-major staging buffers,
+/// without touching the set: a load that fails leaves the model as it was.
 template <class T, class L>
-void load_set(const SafeTensors& st, const std::string& prefix, ParamSet<T, L>& set) {
-  std::vector<T> tmp;
+std::vector<std::vector<T>> stage_set(const SafeTensors& st, const std::string& prefix,
+                                      const ParamSet<T, L>& set) {
+  std::vector<std::vector<T>> staged;
+  staged.reserve(set.named().size());
   for (const auto& np : set.named()) {
     const std::string key = prefix + np.name;
     if (!st.contains(key))
@@ -142,10 +146,7 @@ void load_set(const SafeTensors& st, const std::string& prefix, ParamSet<T, L>& 
                                               "' has shape ", got, "], the config needs ", exp,
                                               "]");
     }
-    tmp.resize(info.numel());
-    st.read_into(key, std::span<T>(tmp));
-    for (std::size_t i = 0; i < np.rows; ++i)
-      for (std::size_t j = 0; j < np.cols; ++j) np.view(i, j) = tmp[i * np.cols + j];
+    staged.push_back(st.read<T>(key));
   }
   // extra tensors in our namespace are an error (a checkpoint of another architecture)
   for (const auto& name : st.names()) {
@@ -156,6 +157,23 @@ void load_set(const SafeTensors& st, const std::string& prefix, ParamSet<T, L>& 
       rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': unexpected tensor '",
                                               name, "' (not a parameter of this config)");
   }
+  return staged;
+}
+
+/// Copies staged row-major values into the set's views (any layout).
+template <class T, class L>
+void commit_set(const std::vector<std::vector<T>>& staged, ParamSet<T, L>& set) {
+  for (std::size_t t = 0; t < set.named().size(); ++t) {
+    const auto& np = set.named()[t];
+    for (std::size_t i = 0; i < np.rows; ++i)
+      for (std::size_t j = 0; j < np.cols; ++j) np.view(i, j) = staged[t][i * np.cols + j];
+  }
+}
+
+/// Validates and copies tensor "<prefix><name>" of st into a parameter set.
+template <class T, class L>
+void load_set(const SafeTensors& st, const std::string& prefix, ParamSet<T, L>& set) {
+  commit_set(stage_set(st, prefix, set), set);
 }
 
 template <class T, class L>
@@ -203,8 +221,13 @@ void load_checkpoint(const SafeTensors& st, Transformer<P>& model, Trainer<P>* t
     rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': config ",
                                             config_to_json(c).dump(), " differs from the model's ",
                                             config_to_json(model.config()).dump());
-  detail::load_set(st, "params.", model.params());
-  if (trainer) {
+  // stage everything first: nothing is modified unless the whole checkpoint is valid
+  const auto params = detail::stage_set(st, "params.", model.params());
+  if (!trainer) {
+    detail::commit_set(params, model.params());
+    return;
+  }
+  {
     const auto& meta = st.metadata();
     auto it = meta.find("step");
     if (it == meta.end())
@@ -219,8 +242,11 @@ void load_checkpoint(const SafeTensors& st, Transformer<P>& model, Trainer<P>* t
       rosetta::detail::raise<CheckpointError>("checkpoint '", st.source(), "': step '", text,
                                               "' is not a non-negative integer");
     const std::size_t step = std::stoull(text);
-    detail::load_set(st, "optim.m.", trainer->adam_m());
-    detail::load_set(st, "optim.v.", trainer->adam_v());
+    const auto m = detail::stage_set(st, "optim.m.", trainer->adam_m());
+    const auto v = detail::stage_set(st, "optim.v.", trainer->adam_v());
+    detail::commit_set(params, model.params());
+    detail::commit_set(m, trainer->adam_m());
+    detail::commit_set(v, trainer->adam_v());
     trainer->set_step(step);
   }
 }
