@@ -1,7 +1,8 @@
 # rosetta developer entry points. `make` == `make test`.
 #
 #   make test          deps + Release build in build/ + all ctest tests
-#   make sanitize      deps + ASan/UBSan RelWithDebInfo build in build-asan/ + unit tests
+#   make sanitize      deps + ASan/UBSan build (-O1 -g1) in build-asan/ + unit tests
+#                      (examples, and so the fixture/convergence runs, only in make test)
 #   make bench         benchmark suite (not yet implemented)
 #   make bench-peers   comparison against peer libraries (not yet implemented)
 #   make format        clang-format -i over include/ test/ examples/ benchmark/
@@ -59,7 +60,8 @@ test: build
 # --- Sanitizer build + unit tests ---------------------------------------------------------
 configure-asan: deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROSETTA_SANITIZE=ON \
-	  -DROSETTA_BUILD_BENCHMARKS=OFF $(COMMON_FLAGS) $(CMAKE_FLAGS)
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
+	  -DROSETTA_BUILD_BENCHMARKS=OFF -DROSETTA_BUILD_EXAMPLES=OFF $(COMMON_FLAGS) $(CMAKE_FLAGS)
 
 build-asan: configure-asan
 	@start=$$(date +%s); \
