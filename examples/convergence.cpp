@@ -87,6 +87,7 @@ int run(const Options& o) {
              1e3 * secs / double(o.steps));
   if (!o.plot_script.empty() && !o.plot.empty()) {
     const std::string cmd = fmt::format("python3 '{}' '{}' '{}'", o.plot_script, o.csv, o.plot);
+    std::fflush(stdout);  // keep our lines before the script's
     if (std::system(cmd.c_str()) != 0)
       fmt::print("plot: skipped ({} failed; install python3-matplotlib for the plot)\n", cmd);
   }

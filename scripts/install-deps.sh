@@ -18,6 +18,8 @@ PACKAGES=(
   libcli11-dev
   libfmt-dev
   clang-format
+  libsentencepiece-dev
+  python3-matplotlib
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
