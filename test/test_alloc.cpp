@@ -528,6 +528,23 @@ TYPED_TEST(ZeroAlloc, TrainStep) {
   EXPECT_EQ(trainer.step(), 9u);
 }
 
+// Incremental decoding: once a Generator has sized its KV cache, workspace and sampler
+// buffers, a whole generation (prefill + one forward per token + sampling) allocates nothing.
+TYPED_TEST(ZeroAlloc, GenerationPerToken) {
+  const Transformer<TypeParam> model(this->cfg, 1);
+  const std::size_t max_len = std::min<std::size_t>(24, this->cfg.max_seq_len);
+  Generator<TypeParam> gen(model, max_len);
+  const std::vector<std::int32_t> prompt{1, 2, 3};
+  const TopP strategy(0.9, 0.8);
+  gen.run(prompt, max_len, strategy, 1);  // warm-up: first BLAS calls, thread-local buffers
+  const auto n = allocations_in("Generator::run", [&] {
+    for (std::uint64_t seed = 2; seed < 5; ++seed) gen.run(prompt, max_len, strategy, seed);
+    gen.run(prompt, max_len, Greedy{}, 0);
+  });
+  expect_none(n, TypeParam::name(), "Generator::run (KV cache)");
+  EXPECT_EQ(gen.run(prompt, max_len, Greedy{}, 0).size(), max_len);
+}
+
 // Positive control: growing the workspace beyond the warm-up does allocate, and the hook
 // sees it (so a zero above is a measurement, not a blind spot).
 TYPED_TEST(ZeroAlloc, GrowingTheWorkspaceIsSeen) {

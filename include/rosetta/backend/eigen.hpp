@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "rosetta/backend/common.hpp"
+#include "rosetta/backend/naive.hpp"
 
 namespace rosetta::backend {
 
@@ -33,6 +34,13 @@ struct Eigen {
                    scalar_arg<T> beta, MatrixView<T, L> C) {
     const auto d = detail::check_gemm("Eigen::gemm", opA, opB, A, B, C);
     if (detail::gemm_trivial(d, beta, C)) return;
+    // Matrix-vector shapes (one row or one column, e.g. decoding one token) would go through
+    // Eigen's GEMV, which heap-allocates a copy of the vector operand on every call; they
+    // are plain dot products, done by the reference loops.
+    if (d.m == 1 || d.n == 1) {
+      Naive::gemm(opA, opB, alpha, A, B, beta, C);
+      return;
+    }
     // Eigen's gemm packs blocks of op(A) and op(B) into buffers that live on the stack up to
     // EIGEN_STACK_ALLOCATION_LIMIT (128 KB) and on the heap above it. Tiling the product so
     // that each block stays under the limit keeps steady-state calls allocation-free.

@@ -71,10 +71,12 @@ inline std::int32_t draw(std::span<const std::int32_t> ids, std::span<const doub
   return ids.back();  // rounding left u >= total mass
 }
 
-/// Sorts ids by descending probability (ties: lower id first).
+/// Sorts ids by descending probability (ties: lower id first). std::sort with a total
+/// order instead of std::stable_sort, which allocates a temporary buffer per call.
 inline void sort_desc(std::span<std::int32_t> ids, std::span<const double> key) {
-  std::stable_sort(ids.begin(), ids.end(), [&](std::int32_t a, std::int32_t b) {
-    return key[static_cast<std::size_t>(a)] > key[static_cast<std::size_t>(b)];
+  std::sort(ids.begin(), ids.end(), [&](std::int32_t a, std::int32_t b) {
+    const double ka = key[static_cast<std::size_t>(a)], kb = key[static_cast<std::size_t>(b)];
+    return ka > kb || (ka == kb && a < b);
   });
 }
 
