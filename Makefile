@@ -3,8 +3,10 @@
 #   make test          deps + Release build in build/ + all ctest tests
 #   make sanitize      deps + ASan/UBSan build (-O1 -g1) in build-asan/ + unit tests
 #                      (examples, and so the fixture/convergence runs, only in make test)
-#   make bench         benchmark suite (not yet implemented)
-#   make bench-peers   comparison against peer libraries (not yet implemented)
+#   make bench         deps + Release build + rosetta-bench (all scenarios, < 10 min) ->
+#                      benchmarks/cpp.json + docs/bench-results.md (report and plots)
+#   make bench-peers   PyTorch baseline (python3-torch, installed if missing) over the same
+#                      scenario ids -> benchmarks/pytorch.json (shown in the report)
 #   make format        clang-format -i over include/ test/ examples/ benchmark/
 #   make format-check  fail if any file is not clang-formatted
 #   make deps          install missing Debian packages (scripts/install-deps.sh)
@@ -72,11 +74,19 @@ sanitize: build-asan
 	$(ASAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) $(ASAN_CTEST_FLAGS)
 
 # --- Benchmarks -----------------------------------------------------------------------------
-bench:
-	@echo "benchmark suite: not yet implemented (issue #5)"
+# rosetta-bench runs every scenario (progress line each) and writes $(BENCH_JSON); the
+# report script turns it (and benchmarks/pytorch.json, when present) into
+# docs/bench-results.md with plots. BENCH_FLAGS="--quick" or "--filter REGEX" pass through.
+BENCH_JSON  ?= benchmarks/cpp.json
+BENCH_FLAGS ?=
+bench: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-bench
+	$(BUILD_DIR)/benchmark/rosetta-bench --json $(BENCH_JSON) $(BENCH_FLAGS)
+	python3 benchmark/report.py --cpp $(BENCH_JSON) --pytorch benchmarks/pytorch.json \
+	  --out docs/bench-results.md --img-dir docs/bench-img --src-root .
 
 bench-peers:
-	@echo "peer benchmark comparison: not yet implemented (issue #5)"
+	bash scripts/bench-peers.sh $(BENCH_FLAGS)
 
 # --- Formatting -----------------------------------------------------------------------------
 format:

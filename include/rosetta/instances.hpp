@@ -3,9 +3,12 @@
 // that include rosetta.hpp do not instantiate Transformer / Trainer themselves: a few
 // translation units that define ROSETTA_INSTANTIATE_BACKEND_<NAME> do it once (see
 // examples/instances/). This keeps build times of many programs and tests in check.
+// The virtual twin (VirtualTransformer / VirtualTrainer, every scalar x layout) is
+// instantiated once likewise, by the translation unit defining ROSETTA_INSTANTIATE_VIRTUAL.
 #pragma once
 
 #include "rosetta/backend/all.hpp"
+#include "rosetta/dispatch/virtual.hpp"
 #include "rosetta/model/transformer.hpp"
 #include "rosetta/train/trainer.hpp"
 
@@ -20,7 +23,22 @@
   prefix class rosetta::Trainer<rosetta::Policy<double, rosetta::RowMajor, B>>;     \
   prefix class rosetta::Trainer<rosetta::Policy<double, rosetta::ColMajor, B>>;
 
+// ROSETTA_VIRTUAL_INSTANCES(prefix): the same for the 4 virtual models and their trainers
+// (VirtualTrainer<T, L> is an alias, so the trainers are spelled out).
+#define ROSETTA_VIRTUAL_PAIR(prefix, T, L)                                        \
+  prefix class rosetta::VirtualTransformer<T, L>;                                 \
+  prefix class rosetta::Trainer<rosetta::Policy<T, L, rosetta::backend::Dynamic>, \
+                                rosetta::VirtualTransformer<T, L>>;
+#define ROSETTA_VIRTUAL_INSTANCES(prefix)                 \
+  ROSETTA_VIRTUAL_PAIR(prefix, float, rosetta::RowMajor)  \
+  ROSETTA_VIRTUAL_PAIR(prefix, float, rosetta::ColMajor)  \
+  ROSETTA_VIRTUAL_PAIR(prefix, double, rosetta::RowMajor) \
+  ROSETTA_VIRTUAL_PAIR(prefix, double, rosetta::ColMajor)
+
 #ifdef ROSETTA_EXTERN_INSTANCES
+#ifndef ROSETTA_INSTANTIATE_VIRTUAL
+ROSETTA_VIRTUAL_INSTANCES(extern template)
+#endif
 #ifndef ROSETTA_INSTANTIATE_BACKEND_NAIVE
 ROSETTA_INSTANCES_FOR(extern template, rosetta::backend::Naive)
 #endif

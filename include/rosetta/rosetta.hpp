@@ -13,6 +13,7 @@
 #include "rosetta/core/rng.hpp"
 #include "rosetta/core/tensor.hpp"
 #include "rosetta/core/view.hpp"
+#include "rosetta/dispatch/virtual.hpp"
 #include "rosetta/generate/generate.hpp"
 #include "rosetta/generate/sampling.hpp"
 #include "rosetta/instances.hpp"

@@ -4,8 +4,12 @@
 //   logits = RMSNorm_f(x) lm_head^T
 // The model holds parameters and RoPE tables only; activations live in a Workspace, so a
 // const model serves forward passes from several threads, one workspace each.
+// Forward and backward run the stages of layers/stages.hpp in order (static dispatch); the
+// helpers before the class are shared with VirtualTransformer (dispatch/virtual.hpp).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "rosetta/kernels/rope.hpp"
 #include "rosetta/layers/attention_block.hpp"
 #include "rosetta/layers/moe_block.hpp"
+#include "rosetta/layers/stages.hpp"
 #include "rosetta/model/params.hpp"
 #include "rosetta/model/workspace.hpp"
 
@@ -83,6 +88,89 @@ class KVCache {
   std::vector<Tensor<T, L>> k_, v_;
 };
 
+/// RoPE cos/sin tables [max_seq_len, head_dim / 2] of a config (computed in double).
+template <class T>
+struct RopeTables {
+  std::vector<T> cos, sin;
+  explicit RopeTables(const Config& c)
+      : cos(c.max_seq_len * (c.head_dim / 2)), sin(c.max_seq_len * (c.head_dim / 2)) {
+    kernels::rope_tables(std::span<T>(cos), std::span<T>(sin), c.max_seq_len, c.head_dim,
+                         c.rope_base, c.rope_alpha);
+  }
+};
+
+/// Deterministic init, identical for every layout, backend and dispatch: tensor i draws from
+/// stream i of seed, in checkpoint ([out, in] row-major) order. Linear weights
+/// N(0, 2/fan_in), embedding N(0, 2/hidden), norm gains 1.
+template <class T, class L>
+void init_params(ParamSet<T, L>& params, std::uint64_t seed) {
+  const Config& cfg = params.config();
+  std::uint64_t stream = 0;
+  for (const auto& np : params.named()) {
+    Rng rng(seed, stream++);
+    if (np.rank == 1) {
+      for (T& x : np.flat()) x = T(1);
+      continue;
+    }
+    const bool is_embed = np.name == "tok_embeddings.weight";
+    const double sd = std::sqrt(2.0 / static_cast<double>(is_embed ? cfg.hidden_dim : np.cols));
+    for (std::size_t i = 0; i < np.rows; ++i)
+      for (std::size_t j = 0; j < np.cols; ++j) np.view(i, j) = static_cast<T>(sd * rng.normal());
+  }
+}
+
+// The orchestration both Transformer (static dispatch) and VirtualTransformer (virtual
+// dispatch) share around their stages.
+namespace detail {
+
+/// The stage context for the batch recorded in ws.
+template <class T, class L>
+layers::ForwardContext<T, L> stage_context(const Config& cfg, const ParamSet<T, L>& params,
+                                           const RopeTables<T>& rope, Workspace<T, L>& ws) {
+  return {cfg, params, rope.cos, rope.sin, ws, ws.batch, ws.seq};
+}
+
+/// The first step of every forward: records the batch shape and its token ids in ws.
+template <class T, class L>
+layers::ForwardContext<T, L> begin_forward(const Config& cfg, const ParamSet<T, L>& params,
+                                           const RopeTables<T>& rope, const TokenBatch& in,
+                                           Workspace<T, L>& ws) {
+  ws.batch = in.batch;
+  ws.seq = in.seq;
+  std::copy(in.ids.begin(), in.ids.end(), ws.tokens.begin());
+  return stage_context(cfg, params, rope, ws);
+}
+
+template <class T, class L>
+void require_forward(const char* who, const Config& cfg, const Workspace<T, L>& ws,
+                     std::span<const std::int32_t> targets) {
+  if (!ws.has_forward)
+    raise<ValueError>(who, ": loss/backward called before forward on this workspace");
+  validate_batch(cfg, TokenBatch{targets, ws.batch, ws.seq}, "targets");
+}
+
+/// Cross-entropy of the logits in ws (saves the log-sum-exp) plus every block's aux loss.
+template <class T, class L>
+Losses<T> losses(const Config& cfg, Workspace<T, L>& ws, std::span<const std::int32_t> targets) {
+  const std::size_t Tn = ws.batch * ws.seq;
+  Losses<T> r;
+  r.ce =
+      kernels::cross_entropy_forward(std::span<T>(ws.lse.data(), Tn), ws.logits.crows(Tn), targets);
+  for (std::size_t l = 0; l < cfg.n_layers; ++l) r.aux += ws.layers[l].aux;
+  r.total = r.ce + r.aux;
+  return r;
+}
+
+/// ws.dlogits = d(mean cross-entropy)/d(logits): where every backward starts.
+template <class T, class L>
+void loss_backward(Workspace<T, L>& ws, std::span<const std::int32_t> targets) {
+  const std::size_t Tn = ws.batch * ws.seq;
+  kernels::cross_entropy_backward(ws.dlogits.rows(Tn), ws.logits.crows(Tn),
+                                  std::span<const T>(ws.lse.data(), Tn), targets);
+}
+
+}  // namespace detail
+
 template <class P>
 class Transformer {
  public:
@@ -95,12 +183,7 @@ class Transformer {
 
   /// Validates cfg, allocates the parameters once and initialises them from seed.
   explicit Transformer(const Config& cfg, std::uint64_t seed = 42)
-      : cfg_(validated(cfg)), params_(cfg_) {
-    const std::size_t half = cfg_.head_dim / 2;
-    rope_cos_.resize(cfg_.max_seq_len * half);
-    rope_sin_.resize(cfg_.max_seq_len * half);
-    kernels::rope_tables(std::span<T>(rope_cos_), std::span<T>(rope_sin_), cfg_.max_seq_len,
-                         cfg_.head_dim, cfg_.rope_base, cfg_.rope_alpha);
+      : cfg_(validated(cfg)), params_(cfg_), rope_(cfg_) {
     init(seed);
   }
 
@@ -109,23 +192,8 @@ class Transformer {
   const Params& params() const { return params_; }
   Work make_workspace() const { return Work(cfg_); }
 
-  /// Deterministic init, identical for every layout and backend: tensor i draws from
-  /// stream i of seed, in checkpoint ([out, in] row-major) order. Linear weights
-  /// N(0, 2/fan_in), embedding N(0, 2/hidden), norm gains 1.
-  void init(std::uint64_t seed) {
-    std::uint64_t stream = 0;
-    for (const auto& np : params_.named()) {
-      Rng rng(seed, stream++);
-      if (np.rank == 1) {
-        for (T& x : np.flat()) x = T(1);
-        continue;
-      }
-      const bool is_embed = np.name == "tok_embeddings.weight";
-      const double sd = std::sqrt(2.0 / static_cast<double>(is_embed ? cfg_.hidden_dim : np.cols));
-      for (std::size_t i = 0; i < np.rows; ++i)
-        for (std::size_t j = 0; j < np.cols; ++j) np.view(i, j) = static_cast<T>(sd * rng.normal());
-    }
-  }
+  /// Re-initialises the parameters from seed (see init_params).
+  void init(std::uint64_t seed) { init_params(params_, seed); }
 
   /// Runs the model; returns the logits [batch*seq, vocab] (row t = b*seq + s), which stay
   /// valid in ws until the next call. Saves what backward needs.
@@ -159,15 +227,12 @@ class Transformer {
     return c;
   }
   void require_forward(const Work& ws, std::span<const std::int32_t> targets) const {
-    if (!ws.has_forward)
-      detail::raise<ValueError>(
-          "Transformer: loss/backward called before forward on this workspace");
-    validate_batch(cfg_, TokenBatch{targets, ws.batch, ws.seq}, "targets");
+    detail::require_forward("Transformer", cfg_, ws, targets);
   }
 
   Config cfg_;
   Params params_;
-  std::vector<T> rope_cos_, rope_sin_;
+  RopeTables<T> rope_;
 };
 
 // ---- out-of-class definitions (non-inline, so extern template can skip them) ----
@@ -201,43 +266,28 @@ template <class P>
 MatrixView<const typename P::scalar, typename P::layout> Transformer<P>::run(
     const TokenBatch& in, typename Transformer<P>::Work& ws,
     KVCache<typename P::scalar, typename P::layout>* cache) const {
-  const std::size_t Tn = in.batch * in.seq;
-  ws.batch = in.batch;
-  ws.seq = in.seq;
-  std::copy(in.ids.begin(), in.ids.end(), ws.tokens.begin());
-  const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
-  kernels::embedding_forward(ws.layers[0].x_in.rows(Tn), params_.embed,
-                             std::span<const std::int32_t>(ws.tokens.data(), Tn));
+  const auto c = detail::begin_forward(cfg_, params_, rope_, in, ws);
+  layers::EmbeddingStage<P>::forward(c, 0);
   for (std::size_t l = 0; l < cfg_.n_layers; ++l) {
-    auto& lc = ws.layers[l];
     if (cache) {
       const typename layers::AttentionBlock<P>::KV kv{cache->k(l), cache->v(l), cache->capacity(),
                                                       cache->length()};
-      layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq, &kv);
+      layers::AttentionStage<P>::forward(c, l, &kv);
     } else {
-      layers::AttentionBlock<P>::forward(cfg_, params_.layers[l], lc, rope, in.batch, in.seq);
+      layers::AttentionStage<P>::forward(c, l);
     }
-    auto out = (l + 1 < cfg_.n_layers) ? ws.layers[l + 1].x_in.rows(Tn) : ws.x_final.rows(Tn);
-    layers::MoEBlock<P>::forward(cfg_, params_.layers[l], lc, out, Tn);
+    layers::MoEStage<P>::forward(c, l);
   }
-  kernels::rmsnorm_forward(ws.xf.rows(Tn), std::span<T>(ws.rstd_f.data(), Tn), ws.x_final.crows(Tn),
-                           params_.norm, static_cast<T>(cfg_.rms_eps));
-  kernels::linear_forward<B>(ws.logits.rows(Tn), ws.xf.crows(Tn), params_.lm_head);
+  layers::HeadStage<P>::forward(c, 0);
   ws.has_forward = true;
-  return ws.logits.crows(Tn);
+  return ws.logits.crows(c.tokens());
 }
 
 template <class P>
 Losses<typename P::scalar> Transformer<P>::loss(typename Transformer<P>::Work& ws,
                                                 std::span<const std::int32_t> targets) const {
   require_forward(ws, targets);
-  const std::size_t Tn = ws.batch * ws.seq;
-  Losses<T> r;
-  r.ce =
-      kernels::cross_entropy_forward(std::span<T>(ws.lse.data(), Tn), ws.logits.crows(Tn), targets);
-  for (std::size_t l = 0; l < cfg_.n_layers; ++l) r.aux += ws.layers[l].aux;
-  r.total = r.ce + r.aux;
-  return r;
+  return detail::losses(cfg_, ws, targets);
 }
 
 template <class P>
@@ -246,27 +296,14 @@ void Transformer<P>::backward(typename Transformer<P>::Work& ws,
                               typename Transformer<P>::Params& grads) const {
   require_forward(ws, targets);
   ws.reserve_backward();
-  const std::size_t Tn = ws.batch * ws.seq;
-  const typename layers::AttentionBlock<P>::Rope rope{rope_cos_, rope_sin_};
-  auto dlogits = ws.dlogits.rows(Tn);
-  kernels::cross_entropy_backward(dlogits, ws.logits.crows(Tn),
-                                  std::span<const T>(ws.lse.data(), Tn), targets);
-  // logits = xf lm_head^T
-  auto dxf = ws.dn.rows(Tn);
-  kernels::linear_backward<B>(dxf, grads.lm_head, MatrixView<const T, L>(dlogits), ws.xf.crows(Tn),
-                              params_.lm_head, T(0));
-  auto dx = ws.dx.rows(Tn);
-  for (std::size_t t = 0; t < Tn; ++t)
-    for (std::size_t j = 0; j < cfg_.hidden_dim; ++j) dx(t, j) = T(0);
-  kernels::rmsnorm_backward(dx, grads.norm, MatrixView<const T, L>(dxf), ws.x_final.crows(Tn),
-                            params_.norm, std::span<const T>(ws.rstd_f.data(), Tn));
+  detail::loss_backward(ws, targets);
+  const layers::BackwardContext<T, L> c{detail::stage_context(cfg_, params_, rope_, ws), grads};
+  layers::HeadStage<P>::backward(c, 0);
   for (std::size_t l = cfg_.n_layers; l-- > 0;) {
-    layers::MoEBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l], ws.layers[l], ws, Tn);
-    layers::AttentionBlock<P>::backward(cfg_, params_.layers[l], grads.layers[l], ws.layers[l], ws,
-                                        rope, ws.batch, ws.seq);
+    layers::MoEStage<P>::backward(c, l);
+    layers::AttentionStage<P>::backward(c, l);
   }
-  kernels::embedding_backward(grads.embed, MatrixView<const T, L>(dx),
-                              std::span<const std::int32_t>(ws.tokens.data(), Tn));
+  layers::EmbeddingStage<P>::backward(c, 0);
 }
 
 }  // namespace rosetta

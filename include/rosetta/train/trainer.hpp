@@ -1,8 +1,12 @@
 // Trainer: one model, its gradients, AdamW moments and a workspace; train_step runs
 // forward -> loss -> backward -> clip -> AdamW with no heap allocation after the first call.
+// The model type M defaults to Transformer<P>; any model with the same interface (config,
+// params, forward, loss, backward over ParamSet / Workspace of P's scalar and layout) works,
+// e.g. VirtualTransformer (VirtualTrainer in dispatch/virtual.hpp).
 #pragma once
 
 #include <cmath>
+#include <concepts>
 
 #include "rosetta/model/transformer.hpp"
 #include "rosetta/train/optim.hpp"
@@ -16,12 +20,13 @@ struct StepResult {
   double lr = 0;
 };
 
-template <class P>
+template <class P, class M = Transformer<P>>
 class Trainer {
  public:
   using T = typename P::scalar;
   using L = typename P::layout;
-  using Model = Transformer<P>;
+  using Model = M;
+  static_assert(std::same_as<typename M::policy, P>, "Trainer<P, M>: M::policy must be P");
 
   Trainer(Model& model, const TrainConfig& tc)
       : model_(model),
@@ -64,10 +69,10 @@ class Trainer {
 };
 
 // Out of class (non-inline), so an extern template declaration can skip it.
-template <class P>
-StepResult<typename P::scalar> Trainer<P>::train_step(const TokenBatch& tokens,
-                                                      std::span<const std::int32_t> targets,
-                                                      double lr) {
+template <class P, class M>
+StepResult<typename P::scalar> Trainer<P, M>::train_step(const TokenBatch& tokens,
+                                                         std::span<const std::int32_t> targets,
+                                                         double lr) {
   StepResult<T> r;
   model_.forward(tokens, ws_);
   const auto losses = model_.loss(ws_, targets);

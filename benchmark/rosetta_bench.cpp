@@ -1,0 +1,829 @@
+// rosetta-bench: the benchmark harness behind `make bench`.
+//
+// Runs the 22 reference scenarios of the cross-language study (ids and parameters fixed by
+// docs/bench-schema.md) with the default policy, then the C++ axes — backend × layout ×
+// scalar × dispatch over dispatch_warm and mem_train_step, batch/sequence scaling per
+// backend, and the kernels per backend — and writes benchmarks/cpp.json.
+//
+// Each scenario runs in a fresh child process (this program re-executed with --run-one),
+// so its peak RSS is its own and a crash cannot take the suite down. Fixed seed 42; 3
+// warm-up + 10 timed trials (--quick: 1 + 3); BLAS libraries pinned to one thread.
+#include <pthread.h>
+#include <sched.h>
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <barrier>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <new>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "bench_support.hpp"
+#include "rosetta/dispatch/select.hpp"
+#include "rosetta/dispatch/virtual.hpp"
+#include "rosetta/instances.hpp"
+#include "rosetta/rosetta.hpp"
+
+// ---- global operator new, counted ---------------------------------------------------------
+namespace {
+void* counted_new(std::size_t n) {
+  rosetta::bench::alloc_counter().add(n);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* counted_new(std::size_t n, std::align_val_t al) {
+  rosetta::bench::alloc_counter().add(n);
+  const auto a = static_cast<std::size_t>(al);
+  if (void* p = std::aligned_alloc(a, (std::max<std::size_t>(n, 1) + a - 1) / a * a)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+void* operator new(std::size_t n) {
+  return counted_new(n);
+}
+void* operator new[](std::size_t n) {
+  return counted_new(n);
+}
+void* operator new(std::size_t n, std::align_val_t al) {
+  return counted_new(n, al);
+}
+void* operator new[](std::size_t n, std::align_val_t al) {
+  return counted_new(n, al);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+
+namespace rosetta::bench {
+namespace {
+
+constexpr std::uint64_t kSeed = 42;
+
+// ---- scenario descriptions ------------------------------------------------------------------
+struct PolicyDesc {
+  std::string scalar = "float", layout = "row", backend, dispatch = "static";
+  std::string name() const { return scalar + "/" + layout + "/" + backend + "/" + dispatch; }
+};
+
+enum class Kind { Forward, Train, Cold, ParallelForward, ParallelTrain, Matmul, Softmax, RmsNorm };
+
+struct Scenario {
+  std::string id, base_id, axis;
+  Kind kind = Kind::Forward;
+  std::string preset = "tiny";
+  std::size_t batch = 0, seq = 0, threads = 1, n = 0;
+  PolicyDesc policy;
+
+  json params() const {
+    json p;
+    if (kind == Kind::Matmul || kind == Kind::Softmax || kind == Kind::RmsNorm) {
+      p["n"] = n;
+      if (kind == Kind::RmsNorm) p["shape"] = {2, 32, 64};
+      if (kind == Kind::Matmul) p["shape"] = {n, n, n};
+    } else {
+      p["preset"] = preset;
+      p["batch"] = batch;
+      p["seq"] = seq;
+      p["hidden"] = preset == "small" ? 256 : 64;
+    }
+    p["threads"] = threads;
+    return p;
+  }
+};
+
+Config preset_config(const std::string& p) {
+  return p == "small" ? Config::small() : Config::tiny();
+}
+
+/// Everything a child measures; the parent adds statistics and derived values.
+struct Measured {
+  std::vector<std::int64_t> warm, timed, cpu;
+  double alloc_bytes = 0, alloc_count = 0;  // per iteration
+  Health health;
+  std::optional<double> loss;
+  std::uint64_t flops = 0, tokens = 0;
+  int inner_reps = 1;
+};
+
+struct RunOpts {
+  int warmup = 3, trials = 10;
+};
+
+/// Times f: warm-up trials, then timed trials with wall/CPU clocks and allocation counts.
+/// reps calls of f per trial (kernels: enough calls for ~100 µs); times are per call.
+template <class F>
+void time_loop(const RunOpts& o, int reps, Measured& m, F&& f) {
+  m.inner_reps = reps;
+  // Reserved up front: the vectors must not allocate inside the counted window.
+  m.warm.reserve(static_cast<std::size_t>(o.warmup));
+  m.timed.reserve(static_cast<std::size_t>(o.trials));
+  m.cpu.reserve(static_cast<std::size_t>(o.trials));
+  for (int w = 0; w < o.warmup; ++w) {
+    const auto t0 = wall_ns();
+    for (int r = 0; r < reps; ++r) f();
+    m.warm.push_back((wall_ns() - t0) / reps);
+  }
+  auto& ac = alloc_counter();
+  const auto b0 = ac.bytes.load(), c0 = ac.count.load();
+  for (int i = 0; i < o.trials; ++i) {
+    const auto c = cpu_ns();
+    const auto t0 = wall_ns();
+    for (int r = 0; r < reps; ++r) f();
+    const auto t1 = wall_ns();
+    m.timed.push_back((t1 - t0) / reps);
+    m.cpu.push_back((cpu_ns() - c) / reps);
+  }
+  const double iters = static_cast<double>(o.trials) * reps;
+  m.alloc_bytes = static_cast<double>(ac.bytes.load() - b0) / iters;
+  m.alloc_count = static_cast<double>(ac.count.load() - c0) / iters;
+}
+
+template <class F>
+int calibrate_reps(F&& f) {
+  f();
+  const auto t0 = wall_ns();
+  f();
+  const auto dt = std::max<std::int64_t>(wall_ns() - t0, 1);
+  return static_cast<int>(std::clamp<std::int64_t>(100'000 / dt, 1, 100'000));
+}
+
+struct Batch {
+  std::vector<std::int32_t> ids, targets;
+  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
+  std::size_t batch, seq;
+};
+Batch make_batch(const Config& c, std::size_t batch, std::size_t seq, std::uint64_t stream = 0) {
+  Batch b{{}, {}, batch, seq};
+  Rng rng(kSeed, 1000 + stream);
+  for (std::size_t i = 0; i < batch * seq; ++i)
+    b.ids.push_back(static_cast<std::int32_t>(rng.below(c.vocab_size)));
+  for (std::size_t i = 0; i < batch * seq; ++i)
+    b.targets.push_back(static_cast<std::int32_t>(rng.below(c.vocab_size)));
+  return b;
+}
+
+template <class V>
+void scan_logits(Health& h, V logits) {
+  for (std::size_t i = 0; i < logits.rows(); ++i)
+    for (std::size_t j = 0; j < logits.cols(); ++j) {
+      const auto x = logits(i, j);
+      h.scan(&x, 1);
+    }
+}
+
+void pin_to_core(std::size_t i) {
+  const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<int>(i % n), &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/// n worker threads, each pinned to a core and owning its own state (built in the thread,
+/// so its memory is first-touched there); run() releases one round of work and waits.
+template <class State>
+class Workers {
+ public:
+  template <class Make>
+  Workers(std::size_t n, Make make)
+      : start_(static_cast<std::ptrdiff_t>(n + 1)), done_(static_cast<std::ptrdiff_t>(n + 1)) {
+    states_.resize(n);
+    for (std::size_t i = 0; i < n; ++i)
+      threads_.emplace_back([this, i, make] {
+        pin_to_core(i);
+        states_[i] = make(i);
+        done_.arrive_and_wait();  // constructed
+        for (;;) {
+          start_.arrive_and_wait();
+          if (stop_) break;
+          states_[i]->work();
+          done_.arrive_and_wait();
+        }
+      });
+    done_.arrive_and_wait();
+  }
+  void run() {
+    start_.arrive_and_wait();
+    done_.arrive_and_wait();
+  }
+  State& state(std::size_t i) { return *states_[i]; }
+  ~Workers() {
+    stop_ = true;
+    start_.arrive_and_wait();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  std::barrier<> start_, done_;
+  std::vector<std::unique_ptr<State>> states_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
+// ---- model scenarios, generic over the model type (static Transformer or virtual twin) ----
+template <class Model, class TrainerT>
+struct ModelRunner {
+  using T = typename Model::policy::scalar;
+
+  struct FwdState {
+    Model model;
+    typename Model::Work ws;
+    Batch batch;
+    FwdState(const Config& c, std::size_t b, std::size_t s, std::uint64_t stream)
+        : model(c, kSeed), ws(model.make_workspace()), batch(make_batch(c, b, s, stream)) {}
+    void work() { model.forward(batch.tokens(), ws); }
+  };
+  struct TrainState {
+    Model model;
+    TrainerT trainer;
+    Batch batch;
+    T loss = 0;
+    TrainState(const Config& c, std::size_t b, std::size_t s, std::uint64_t stream)
+        : model(c, kSeed), trainer(model, TrainConfig{}), batch(make_batch(c, b, s, stream)) {}
+    void work() { loss = trainer.train_step(batch.tokens(), batch.targets).total; }
+  };
+
+  static void run(const Scenario& sc, const RunOpts& o, Measured& m) {
+    const Config cfg = preset_config(sc.preset);
+    switch (sc.kind) {
+      case Kind::Forward: {
+        FwdState st(cfg, sc.batch, sc.seq, 0);
+        time_loop(o, 1, m, [&] { st.work(); });
+        scan_logits(m.health, st.ws.logits.crows(sc.batch * sc.seq));
+        m.tokens = sc.batch * sc.seq;
+        break;
+      }
+      case Kind::Train: {
+        TrainState st(cfg, sc.batch, sc.seq, 0);
+        time_loop(o, 1, m, [&] { st.work(); });
+        scan_logits(m.health, st.trainer.workspace().logits.crows(sc.batch * sc.seq));
+        m.loss = static_cast<double>(st.loss);
+        m.tokens = sc.batch * sc.seq;
+        break;
+      }
+      case Kind::Cold: {
+        const Batch b = make_batch(cfg, sc.batch, sc.seq);
+        time_loop(o, 1, m, [&] {
+          Model model(cfg, kSeed);
+          auto ws = model.make_workspace();
+          model.forward(b.tokens(), ws);
+        });
+        Model model(cfg, kSeed);  // untimed: the output's health
+        auto ws = model.make_workspace();
+        scan_logits(m.health, model.forward(b.tokens(), ws));
+        m.tokens = sc.batch * sc.seq;
+        break;
+      }
+      case Kind::ParallelForward: {
+        Workers<FwdState> w(sc.threads, [&](std::size_t i) {
+          return std::make_unique<FwdState>(cfg, sc.batch, sc.seq, i);
+        });
+        time_loop(o, 1, m, [&] { w.run(); });
+        for (std::size_t i = 0; i < sc.threads; ++i)
+          scan_logits(m.health, w.state(i).ws.logits.crows(sc.batch * sc.seq));
+        m.tokens = sc.threads * sc.batch * sc.seq;
+        break;
+      }
+      case Kind::ParallelTrain: {
+        Workers<TrainState> w(sc.threads, [&](std::size_t i) {
+          return std::make_unique<TrainState>(cfg, sc.batch, sc.seq, i);
+        });
+        time_loop(o, 1, m, [&] { w.run(); });
+        double loss = 0;
+        for (std::size_t i = 0; i < sc.threads; ++i) {
+          scan_logits(m.health, w.state(i).trainer.workspace().logits.crows(sc.batch * sc.seq));
+          loss += static_cast<double>(w.state(i).loss);
+        }
+        m.loss = loss / static_cast<double>(sc.threads);
+        m.tokens = sc.threads * sc.batch * sc.seq;
+        break;
+      }
+      default:
+        throw std::logic_error("not a model scenario");
+    }
+  }
+
+  /// FLOPs of one iteration: the same work once more, through the counting gemm table.
+  static std::uint64_t count_flops(const Scenario& sc) {
+    const Config cfg = preset_config(sc.preset);
+    auto& counter = backend::flop_counter();
+    counter = 0;
+    switch (sc.kind) {
+      case Kind::Forward:
+      case Kind::Cold:
+      case Kind::ParallelForward: {
+        FwdState st(cfg, sc.batch, sc.seq, 0);
+        counter = 0;
+        st.work();
+        return counter * (sc.kind == Kind::ParallelForward ? sc.threads : 1);
+      }
+      case Kind::Train:
+      case Kind::ParallelTrain: {
+        TrainState st(cfg, sc.batch, sc.seq, 0);
+        counter = 0;
+        st.work();
+        return counter * (sc.kind == Kind::ParallelTrain ? sc.threads : 1);
+      }
+      default:
+        return 0;
+    }
+  }
+};
+
+template <class T, class L, class B>
+void run_kernel(const Scenario& sc, const RunOpts& o, Measured& m) {
+  Rng rng(kSeed, 7);
+  auto fill = [&](auto& t) {
+    for (auto& x : t.flat()) x = static_cast<T>(rng.normal());
+  };
+  switch (sc.kind) {
+    case Kind::Matmul: {
+      Tensor<T, L> a({sc.n, sc.n}), b({sc.n, sc.n}), c({sc.n, sc.n});
+      fill(a);
+      fill(b);
+      auto A = MatrixView<const T, L>(a.matrix()), Bm = MatrixView<const T, L>(b.matrix());
+      auto C = c.matrix();
+      auto f = [&] { B::gemm(Op::N, Op::N, T(1), A, Bm, T(0), C); };
+      time_loop(o, calibrate_reps(f), m, f);
+      m.health.scan(c.data(), sc.n * sc.n);
+      backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
+      backend::flop_counter() = 0;
+      backend::Dynamic::gemm(Op::N, Op::N, T(1), A, Bm, T(0), C);
+      m.flops = backend::flop_counter();
+      break;
+    }
+    case Kind::Softmax: {
+      Tensor<T, L> x({1, sc.n}), y({1, sc.n});
+      fill(x);
+      auto X = MatrixView<const T, L>(x.matrix());
+      auto Y = y.matrix();
+      auto f = [&] { kernels::softmax_forward(Y, X); };
+      time_loop(o, calibrate_reps(f), m, f);
+      m.health.scan(y.data(), sc.n);
+      break;
+    }
+    case Kind::RmsNorm: {
+      const std::size_t rows = 2 * 32, cols = 64;
+      Tensor<T, L> x({rows, cols}), y({rows, cols}), g({cols}), rstd({rows});
+      fill(x);
+      for (auto& v : g.flat()) v = T(1);
+      auto X = MatrixView<const T, L>(x.matrix());
+      auto Y = y.matrix();
+      auto f = [&] {
+        kernels::rmsnorm_forward(Y, rstd.flat(), X, std::span<const T>(g.flat()), T(1e-5));
+      };
+      time_loop(o, calibrate_reps(f), m, f);
+      m.health.scan(y.data(), rows * cols);
+      break;
+    }
+    default:
+      throw std::logic_error("not a kernel scenario");
+  }
+}
+
+/// Runs sc in this process with its policy chosen at run time.
+Measured measure(const Scenario& sc, const RunOpts& o) {
+  Measured m;
+  const auto& p = sc.policy;
+  const bool kernel =
+      sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm;
+  const std::string backend_name = p.backend == "none" ? "naive" : p.backend;
+  visit_policy(p.scalar, p.layout, backend_name, [&]<class P>() {
+    using T = typename P::scalar;
+    using L = typename P::layout;
+    using B = typename P::backend;
+    if (kernel) {
+      run_kernel<T, L, B>(sc, o, m);
+      return;
+    }
+    using Virtual = ModelRunner<VirtualTransformer<T, L>, VirtualTrainer<T, L>>;
+    if (p.dispatch == "static") {
+      ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
+    } else {
+      backend::Dynamic::Scope scope(backend::gemm_table<B>());
+      Virtual::run(sc, o, m);
+    }
+    // The virtual twin computes bit-identical results (test_virtual), so counting its
+    // gemm calls counts exactly the products of this scenario, with the same routing.
+    backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
+    m.flops = Virtual::count_flops(sc);
+  });
+  return m;
+}
+
+// ---- the scenario list ------------------------------------------------------------------------
+std::vector<Scenario> all_scenarios() {
+  std::vector<Scenario> out;
+  PolicyDesc def;
+  def.backend = default_backend();
+  auto add = [&](std::string id, std::string axis, Kind k, std::string preset, std::size_t b,
+                 std::size_t s, std::size_t threads = 1, std::size_t n = 0) {
+    Scenario sc;
+    sc.id = sc.base_id = std::move(id);
+    sc.axis = std::move(axis);
+    sc.kind = k;
+    sc.preset = std::move(preset);
+    sc.batch = b;
+    sc.seq = s;
+    sc.threads = threads;
+    sc.n = n;
+    sc.policy = def;
+    out.push_back(sc);
+    return out.size() - 1;
+  };
+  // The 22 reference scenarios (default policy).
+  add("mem_train_step", "memory", Kind::Train, "tiny", 2, 8);
+  for (std::size_t b : {1, 2, 4, 8})
+    add(fmt::format("mem_scale_batch_{}", b), "memory", Kind::Forward, "tiny", b, 32);
+  for (std::size_t s : {8, 16, 32, 64})
+    add(fmt::format("mem_scale_seq_{}", s), "memory", Kind::Forward, "tiny", 2, s);
+  add("kernel_matmul", "compiler", Kind::Matmul, "tiny", 0, 0, 1, 64);
+  add("kernel_softmax", "compiler", Kind::Softmax, "tiny", 0, 0, 1, 1000);
+  add("kernel_rmsnorm", "compiler", Kind::RmsNorm, "tiny", 0, 0, 1, 2 * 32 * 64);
+  add("dispatch_warm", "dispatch", Kind::Forward, "tiny", 2, 32);
+  add("dispatch_cold", "dispatch", Kind::Cold, "tiny", 1, 8);
+  for (std::size_t t : {1, 2, 4})
+    add(fmt::format("parallel_T{}", t), "parallel", Kind::ParallelForward, "tiny", 2, 32, t);
+  for (std::size_t t : {1, 2, 4})
+    add(fmt::format("parallel_train_T{}", t), "parallel", Kind::ParallelTrain, "tiny", 2, 8, t);
+  add("scale_forward_256", "scale", Kind::Forward, "small", 2, 32);
+  add("scale_train_256", "scale", Kind::Train, "small", 2, 8);
+  const std::vector<Scenario> ref = out;
+  auto find = [&](const std::string& id) {
+    for (const auto& s : ref)
+      if (s.id == id) return s;
+    throw std::logic_error("no scenario " + id);
+  };
+  auto variant = [&](const std::string& base, const std::string& axis, PolicyDesc p) {
+    Scenario sc = find(base);
+    sc.axis = axis;
+    sc.policy = std::move(p);
+    sc.id = base + "@" + sc.policy.name();
+    if (sc.policy.backend == "none") sc.id = base + "@" + sc.policy.scalar + "/" + sc.policy.layout;
+    out.push_back(sc);
+  };
+  const auto backends = available_backends();
+  // The C++ grid: backend x layout x scalar x dispatch.
+  for (const char* base : {"dispatch_warm", "mem_train_step"})
+    for (const auto& b : backends)
+      for (const char* l : {"row", "col"})
+        for (const char* s : {"float", "double"})
+          for (const char* d : {"static", "virtual"}) variant(base, "cpp_grid", {s, l, b, d});
+  // Batch and sequence scaling per backend (float/row/static).
+  for (const auto& b : backends)
+    for (const char* base :
+         {"mem_scale_batch_1", "mem_scale_batch_2", "mem_scale_batch_4", "mem_scale_batch_8",
+          "mem_scale_seq_8", "mem_scale_seq_16", "mem_scale_seq_32", "mem_scale_seq_64"})
+      variant(base, "cpp_grid", {"float", "row", b, "static"});
+  // Kernels: the matmul per backend; softmax and RMSNorm do not use a backend.
+  for (const char* l : {"row", "col"})
+    for (const char* s : {"float", "double"}) {
+      for (const auto& b : backends) variant("kernel_matmul", "cpp_kernels", {s, l, b, "static"});
+      variant("kernel_softmax", "cpp_kernels", {s, l, "none", "static"});
+      variant("kernel_rmsnorm", "cpp_kernels", {s, l, "none", "static"});
+    }
+  return out;
+}
+
+// ---- child side: run one scenario, print one JSON object --------------------------------------
+json measured_to_json(const Measured& m) {
+  json j;
+  j["warmup_timings_ns"] = m.warm;
+  j["timings_ns"] = m.timed;
+  j["cpu_times_ns"] = m.cpu;
+  j["alloc_bytes"] = m.alloc_bytes;
+  j["alloc_count"] = m.alloc_count;
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  j["nan_count"] = m.health.nan;
+  j["inf_count"] = m.health.inf;
+  j["max_abs_output"] = m.health.max_abs;
+  j["loss"] = m.loss ? json(*m.loss) : json(nullptr);
+  j["flops"] = m.flops;
+  j["tokens_per_iter"] = m.tokens;
+  j["inner_reps"] = m.inner_reps;
+  return j;
+}
+
+int run_one(const std::string& id, const RunOpts& o) {
+  // BLAS threads are pinned by the environment the parent set (OPENBLAS/BLIS/OMP_NUM_THREADS=1);
+  // not by set_blas_threads(), which would load OpenBLAS into every child and inflate its RSS.
+  for (const auto& sc : all_scenarios())
+    if (sc.id == id) {
+      std::cout << measured_to_json(measure(sc, o)).dump() << "\n";
+      return 0;
+    }
+  std::cerr << "rosetta-bench: unknown scenario id '" << id << "' (see --list)\n";
+  return 2;
+}
+
+// ---- parent side ------------------------------------------------------------------------------
+json library_versions() {
+  json v;
+#ifdef ROSETTA_HAS_EIGEN
+  v["eigen"] =
+      fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+#endif
+#ifdef ROSETTA_HAS_BLIS
+  v["blis"] = backend::Blis::version();
+#endif
+#ifdef ROSETTA_HAS_CBLAS
+  v["openblas"] = backend::Cblas::version();
+  v["openblas_library"] = backend::Cblas::library();
+#endif
+  return v;
+}
+
+std::string compiler_id() {
+#if defined(__clang__)
+  return "clang";
+#elif defined(__GNUC__)
+  return "gcc";
+#else
+  return "unknown";
+#endif
+}
+
+/// Large single-threaded sgemm with the fastest backend compiled in, in GFLOPS (best of 3).
+double sgemm_gflops(std::size_t n) {
+  double best = 0;
+  visit_policy("float", "row", default_backend(), [&]<class P>() {
+    using B = typename P::backend;
+    Tensor<float, RowMajor> a({n, n}), b({n, n}), c({n, n});
+    for (auto& x : a.flat()) x = 0.5f;
+    for (auto& x : b.flat()) x = 0.25f;
+    auto A = MatrixView<const float, RowMajor>(a.matrix());
+    auto Bm = MatrixView<const float, RowMajor>(b.matrix());
+    B::gemm(Op::N, Op::N, 1.0f, A, Bm, 0.0f, c.matrix());
+    for (int r = 0; r < 3; ++r) {
+      const auto t0 = wall_ns();
+      B::gemm(Op::N, Op::N, 1.0f, A, Bm, 0.0f, c.matrix());
+      best = std::max(best,
+                      2.0 * static_cast<double>(n * n * n) / static_cast<double>(wall_ns() - t0));
+    }
+  });
+  return best;
+}
+
+std::string human(double ns) {
+  if (ns >= 1e9) return fmt::format("{:.3f} s", ns / 1e9);
+  if (ns >= 1e6) return fmt::format("{:.3f} ms", ns / 1e6);
+  if (ns >= 1e3) return fmt::format("{:.3f} us", ns / 1e3);
+  return fmt::format("{:.0f} ns", ns);
+}
+
+json scenario_json(const Scenario& sc, const json& r, const RunOpts& o) {
+  json j;
+  j["id"] = sc.id;
+  j["base_id"] = sc.base_id;
+  j["axis"] = sc.axis;
+  j["params"] = sc.params();
+  j["params"]["inner_reps"] = r.value("inner_reps", 1);
+  j["policy"] = {{"scalar", sc.policy.scalar},
+                 {"layout", sc.policy.layout},
+                 {"backend", sc.policy.backend},
+                 {"dispatch", sc.policy.dispatch},
+                 {"name", sc.policy.name()}};
+  const std::vector<std::int64_t> t = r["timings_ns"];
+  j["warmup_timings_ns"] = r["warmup_timings_ns"];
+  j["timings_ns"] = t;
+  j.update(summarize(t));
+  j["cpu_times_ns"] = r["cpu_times_ns"];
+  j["cpu_median_ns"] =
+      std::llround(quantile(r["cpu_times_ns"].get<std::vector<std::int64_t>>(), 0.5));
+  j["memory"] = {{"peak_rss_bytes", r["peak_rss_bytes"]},
+                 {"alloc_bytes", r["alloc_bytes"]},
+                 {"alloc_count", r["alloc_count"]}};
+  j["gc"] = {{"collections", 0}, {"pause_ns", 0}};
+  j["numerical"] = {{"nan_count", r["nan_count"]},
+                    {"inf_count", r["inf_count"]},
+                    {"max_abs_output", r["max_abs_output"]},
+                    {"loss", r["loss"]}};
+  j["flops"] = r["flops"];
+  j["tokens_per_iter"] = r["tokens_per_iter"];
+  const double med = std::max(1.0, static_cast<double>(j["median_ns"].get<std::int64_t>()));
+  const double tokens = r["tokens_per_iter"].get<double>();
+  j["throughput_tokens_per_sec"] = tokens > 0 ? json(tokens / med * 1e9) : json(nullptr);
+  j["throughput_inferences_per_sec"] = 1e9 / med;
+  j["derived"] = {{"alloc_rate_bytes_per_sec", r["alloc_bytes"].get<double>() / med * 1e9},
+                  {"gflops", nullptr},
+                  {"peak_fraction", nullptr},
+                  {"speedup", nullptr},
+                  {"cold_warm_ratio", nullptr}};
+  (void)o;
+  return j;
+}
+
+/// Fills the derived values that need other scenarios or the machine peak.
+void derive(json& scenarios, double peak, unsigned cores) {
+  std::map<std::string, const json*> by_id;
+  for (const auto& s : scenarios) by_id[s["id"]] = &s;
+  auto median_of = [&](const std::string& id) -> std::optional<double> {
+    auto it = by_id.find(id);
+    if (it == by_id.end() || !it->second->contains("median_ns")) return std::nullopt;
+    return (*it->second)["median_ns"].get<double>();
+  };
+  for (auto& s : scenarios) {
+    if (!s.contains("median_ns")) continue;
+    auto& d = s["derived"];
+    const double med = std::max(1.0, s["median_ns"].get<double>());
+    const double flops = s["flops"].get<double>();
+    const auto threads = s["params"]["threads"].get<unsigned>();
+    if (flops > 0) {
+      d["gflops"] = flops / med;
+      d["peak_fraction"] = flops / med / (peak * std::min(threads, cores));
+    }
+    const std::string base = s["base_id"];
+    const std::string suffix = s["id"].get<std::string>().substr(base.size());
+    for (const char* fam : {"parallel_T", "parallel_train_T"})
+      if (base.rfind(fam, 0) == 0 &&
+          std::isdigit(static_cast<unsigned char>(base[std::strlen(fam)]))) {
+        if (auto t1 = median_of(std::string(fam) + "1" + suffix))
+          d["speedup"] = threads * *t1 / med;
+      }
+    if (base == "dispatch_cold")
+      if (auto warm = median_of("dispatch_warm" + suffix)) d["cold_warm_ratio"] = med / *warm;
+  }
+}
+
+int run_suite(const RunOpts& o, const std::string& filter, const std::string& json_path, bool quick,
+              bool in_process) {
+  const auto t_start = wall_ns();
+  std::vector<Scenario> list;
+  const std::regex re(filter.empty() ? ".*" : filter);
+  for (const auto& sc : all_scenarios())
+    if (std::regex_search(sc.id, re)) list.push_back(sc);
+  if (list.empty()) {
+    std::cerr << "rosetta-bench: no scenario id matches --filter '" << filter << "' (see --list)\n";
+    return 2;
+  }
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::cerr << fmt::format("rosetta-bench: {} scenarios, {} warm-up + {} trials each, seed {}\n",
+                           list.size(), o.warmup, o.trials, kSeed);
+  std::cerr << "measuring this machine's peak (FMA probe, large sgemm) ... " << std::flush;
+  const double fma = fma_peak_gflops();
+  const std::size_t sg_n = quick ? 512 : 1024;
+  const double sg = sgemm_gflops(sg_n);
+  std::cerr << fmt::format("FMA {:.1f} GFLOPS, sgemm {:.1f} GFLOPS\n", fma, sg);
+
+  json doc;
+  doc["schema_version"] = 1;
+  auto& md = doc["metadata"];
+  md["language"] = "cpp";
+  md["implementation"] = "rosetta";
+  md["timestamp"] = utc_timestamp();
+  md["git_rev"] = command_output("git -C '" ROSETTA_SOURCE_DIR "' rev-parse HEAD 2>/dev/null");
+  md["compiler"] = {{"id", compiler_id()},
+                    {"version", __VERSION__},
+                    {"flags", ROSETTA_BENCH_FLAGS},
+                    {"build_type", ROSETTA_BENCH_BUILD_TYPE}};
+  md["cpu"] = {{"model", cpuinfo_field("model name")},
+               {"logical_cores", cores},
+               {"avx512", cpuinfo_field("flags").find("avx512f") != std::string::npos}};
+  md["os"] = os_string();
+  md["libraries"] = library_versions();
+  md["threads"] = {{"blas_threads", 1},
+                   {"omp_num_threads", std::getenv("OMP_NUM_THREADS")},
+                   {"openblas_num_threads", std::getenv("OPENBLAS_NUM_THREADS")},
+                   {"blis_num_threads", std::getenv("BLIS_NUM_THREADS")},
+                   {"pinning", "parallel scenarios: worker i pinned to logical core i mod cores"}};
+  md["seed"] = kSeed;
+  md["warmup"] = o.warmup;
+  md["trials"] = o.trials;
+  md["quick"] = quick;
+  md["default_policy"] = "float/row/" + default_backend() + "/static";
+  md["peak"] = {{"fma_gflops", fma},
+                {"sgemm_gflops", sg},
+                {"sgemm_n", sg_n},
+                {"method",
+                 "fma_gflops: 16 independent 16-lane FP32 FMA chains on one core, best of 5; "
+                 "sgemm_gflops: single-threaded " +
+                     default_backend() + " sgemm n^3"}};
+  md["gc_note"] = "C++ has no garbage collector: gc fields are always 0";
+  md["flop_counting"] =
+      "2*m*n*k of every gemm the scenario executes, counted by running one extra untimed "
+      "iteration of the bit-identical virtual twin over a counting gemm table (routed tokens "
+      "only; attention counts the full S x S products it computes); elementwise work not counted";
+  md["alloc_counting"] = "bytes and calls of global operator new per timed iteration";
+
+  auto& out = doc["scenarios"];
+  out = json::array();
+  int failures = 0;
+  std::size_t k = 0;
+  for (const auto& sc : list) {
+    ++k;
+    json r;
+    std::string err;
+    try {
+      if (in_process) {
+        r = measured_to_json(measure(sc, o));
+      } else {
+        int status = 0;
+        const auto text =
+            run_child({"rosetta-bench", "--run-one", sc.id, "--warmup", std::to_string(o.warmup),
+                       "--trials", std::to_string(o.trials)},
+                      status);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+          err = fmt::format("child process failed (status {})", status);
+        else
+          r = json::parse(text);
+      }
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    const double elapsed = static_cast<double>(wall_ns() - t_start) / 1e9;
+    if (!err.empty()) {
+      ++failures;
+      std::cerr << fmt::format("[{:3}/{}] {:<44} FAILED: {}\n", k, list.size(), sc.id, err);
+      out.push_back({{"id", sc.id}, {"base_id", sc.base_id}, {"axis", sc.axis}, {"error", err}});
+      continue;
+    }
+    json s = scenario_json(sc, r, o);
+    const double med = s["median_ns"].get<double>();
+    const double flops = s["flops"].get<double>();
+    std::cerr << fmt::format(
+        "[{:3}/{}] {:<44} median {:>11}  IQR {:>10}  {}rss {:5.1f} MB  ({:.0f} s)\n", k,
+        list.size(), sc.id, human(med), human(s["iqr_ns"].get<double>()),
+        flops > 0 ? fmt::format("{:6.1f} GFLOPS  ", flops / med) : std::string(),
+        s["memory"]["peak_rss_bytes"].get<double>() / 1e6, elapsed);
+    out.push_back(std::move(s));
+  }
+  derive(out, fma, cores);
+  std::filesystem::path p(json_path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream f(p);
+  if (!f) {
+    std::cerr << "rosetta-bench: cannot write " << json_path << "\n";
+    return 1;
+  }
+  f << doc.dump(1) << "\n";
+  std::cerr << fmt::format("rosetta-bench: wrote {} ({} scenarios, {} failed) in {:.0f} s\n",
+                           json_path, out.size(), failures,
+                           static_cast<double>(wall_ns() - t_start) / 1e9);
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace rosetta::bench
+
+int main(int argc, char** argv) {
+  using namespace rosetta::bench;
+  // Pin every BLAS library to one thread before any of them initialises (children inherit).
+  for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"})
+    ::setenv(v, "1", 1);
+  CLI::App app{"rosetta-bench: the rosetta benchmark suite (writes benchmarks/cpp.json)"};
+  bool quick = false, list = false, in_process = false;
+  std::string filter, json_path = "benchmarks/cpp.json", run_one_id;
+  RunOpts o;
+  app.add_flag("--quick", quick, "1 warm-up + 3 trials per scenario");
+  app.add_option("--filter", filter, "only scenario ids matching this regular expression");
+  app.add_option("--json", json_path, "where to write the results")->capture_default_str();
+  app.add_flag("--list", list, "list the scenario ids and exit");
+  app.add_flag("--in-process", in_process, "run scenarios in this process (no peak RSS isolation)");
+  auto* warm = app.add_option("--warmup", o.warmup, "warm-up trials")->check(CLI::Range(0, 1000));
+  auto* trials = app.add_option("--trials", o.trials, "timed trials")->check(CLI::Range(1, 100000));
+  app.add_option("--run-one", run_one_id, "internal: run one scenario, print its JSON")->group("");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (quick) {
+      if (warm->count() == 0) o.warmup = 1;
+      if (trials->count() == 0) o.trials = 3;
+    }
+    if (!run_one_id.empty()) return run_one(run_one_id, o);
+    if (list) {
+      for (const auto& sc : all_scenarios())
+        std::cout << sc.id << "\t" << sc.axis << "\t" << sc.policy.name() << "\n";
+      return 0;
+    }
+    return run_suite(o, filter, json_path, quick, in_process);
+  } catch (const std::exception& e) {
+    std::cerr << "rosetta-bench: " << e.what() << "\n";
+    return 1;
+  }
+}
