@@ -79,10 +79,18 @@ sanitize: build-asan
 # docs/bench-results.md with plots. BENCH_FLAGS="--quick" or "--filter REGEX" pass through.
 BENCH_JSON  ?= benchmarks/cpp.json
 BENCH_FLAGS ?=
+# The PyTorch baseline joins the run when python3-torch is already installed (make
+# bench-peers installs it); the report compares only against a baseline from this run.
+PEERS_JSON ?= benchmarks/pytorch.json
 bench: configure
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-bench
 	$(BUILD_DIR)/benchmark/rosetta-bench --json $(BENCH_JSON) $(BENCH_FLAGS)
-	python3 benchmark/report.py --cpp $(BENCH_JSON) --pytorch benchmarks/pytorch.json \
+	@peer=(); \
+	if python3 -c 'import torch' >/dev/null 2>&1 || /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
+	  if bash scripts/bench-peers.sh --json $(PEERS_JSON) $(BENCH_FLAGS); then peer=(--pytorch $(PEERS_JSON)); \
+	  else echo "bench: the PyTorch baseline failed; report without it"; fi; \
+	else echo "bench: python3-torch not installed, no PyTorch comparison (make bench-peers installs it)"; fi; \
+	python3 benchmark/report.py --cpp $(BENCH_JSON) "$${peer[@]}" \
 	  --out docs/bench-results.md --img-dir docs/bench-img --src-root .
 
 bench-peers:

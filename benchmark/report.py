@@ -567,12 +567,14 @@ class Page:
             "the plots are Q1 and Q3. **CPU median** is the median process CPU time (user + "
             "system, all threads) per trial: CPU/wall ≈ number of busy threads.")
         self.par(
-            "**Memory.** *Peak RSS* is `getrusage(RUSAGE_SELF).ru_maxrss` of a fresh process "
-            "that ran only this scenario (binary, libraries, model, workspace; shown in MB = "
-            "10⁶ bytes). *Alloc bytes/iter* (and calls) count the global `operator new` (and "
-            "`malloc` in C++) per timed iteration, averaged over the trials: 0 means the "
-            "steady state does not touch the heap. "
-            + (md_text(md["alloc_counting"]) + ". " if md.get("alloc_counting") else "")
+            "**Memory.** *Peak RSS* is the peak resident set of a fresh process that ran "
+            "only this scenario (binary, libraries, model, workspace; shown in MB = 10⁶ "
+            "bytes): rosetta reads `VmHWM` from `/proc/self/status` (`ru_maxrss` would carry "
+            "the spawning parent's peak over `exec`); PyTorch's figure is described in its "
+            "notes above. *Alloc bytes/iter* (and calls) count the global `operator new` per "
+            "timed iteration, averaged over the trials: 0 means the steady state does not "
+            "allocate through `new` (BLAS libraries allocate with `malloc`, which is not "
+            "counted here; `test_alloc` checks `malloc` too). "
             + md_text(md.get("gc_note") or "C++ has no garbage collector") + ".")
         self.par(
             "**FLOPs.** `flops` counts 2·m·n·k for every matrix product the scenario "
@@ -590,7 +592,7 @@ class Page:
                 f"{sig(num(peak.get('sgemm_gflops')))} GFLOPS"
                 + (f" (method: {md_text(peak['method'])})" if peak.get("method") else "") + ". "
                 if peak else "The run recorded no peak (`metadata.peak`). ")
-            + "*% of peak* = GFLOPS / (FMA peak × threads), as `derived.peak_fraction` in the "
+            + "*% of peak* = GFLOPS / (FMA peak × min(threads, cores)), as `derived.peak_fraction` in the "
             "file (recomputed only where the file has no value).")
         self.par(
             "**Ratios.** Every ratio between rosetta configurations (backend, layout, scalar, "

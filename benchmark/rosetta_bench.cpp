@@ -206,16 +206,20 @@ void pin_to_core(std::size_t i) {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-/// n worker threads, each pinned to a core and owning its own state (built in the thread,
-/// so its memory is first-touched there); run() releases one round of work and waits.
+/// n workers, each pinned to its own core and owning its own state (built on its thread, so
+/// its memory is first-touched there). The calling thread is worker 0 — no extra thread
+/// waits on a core that a worker needs; n - 1 threads are started for the others.
+/// run() releases one round of work (one work() per worker) and returns when all finished.
 template <class State>
 class Workers {
  public:
   template <class Make>
   Workers(std::size_t n, Make make)
-      : start_(static_cast<std::ptrdiff_t>(n + 1)), done_(static_cast<std::ptrdiff_t>(n + 1)) {
+      : start_(static_cast<std::ptrdiff_t>(n)), done_(static_cast<std::ptrdiff_t>(n)) {
     states_.resize(n);
-    for (std::size_t i = 0; i < n; ++i)
+    pin_to_core(0);
+    states_[0] = make(0);
+    for (std::size_t i = 1; i < n; ++i)
       threads_.emplace_back([this, i, make] {
         pin_to_core(i);
         states_[i] = make(i);
@@ -231,6 +235,7 @@ class Workers {
   }
   void run() {
     start_.arrive_and_wait();
+    states_[0]->work();
     done_.arrive_and_wait();
   }
   State& state(std::size_t i) { return *states_[i]; }
@@ -239,6 +244,8 @@ class Workers {
     start_.arrive_and_wait();
     for (auto& t : threads_) t.join();
   }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
 
  private:
   std::barrier<> start_, done_;

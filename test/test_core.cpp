@@ -2,9 +2,12 @@
 #define ROSETTA_CHECKED 1
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <rosetta/rosetta.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 using namespace rosetta;
@@ -184,3 +187,45 @@ TEST(Rng, NormalMomentsAndUniformRange) {
 }
 
 }  // namespace
+
+// ---- kernels/vec.hpp: the vectorisable helpers against the plain definitions -------------
+TEST(Vec, ExpF32IsWithinTwoUlpOfStdExp) {
+  float worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.00731f) {
+    const double ref = std::exp(static_cast<double>(x));
+    const double got = rosetta::kernels::vec::exp_f32(x);
+    const double ulp = std::nextafter(static_cast<float>(ref), INFINITY) - static_cast<float>(ref);
+    worst = std::max(worst, static_cast<float>(std::fabs(got - ref) / ulp));
+  }
+  EXPECT_LE(worst, 2.0f) << "worst error in units of float spacing";
+  EXPECT_EQ(rosetta::kernels::vec::exp_f32(0.0f), 1.0f);
+}
+
+TEST(Vec, ExpF32EdgeCases) {
+  using rosetta::kernels::vec::exp_f32;
+  EXPECT_TRUE(std::isnan(exp_f32(std::nanf(""))));
+  EXPECT_LE(exp_f32(-1000.0f), 1e-44f);  // clamped to exp(-104): a denormal at most
+  EXPECT_GE(exp_f32(-1000.0f), 0.0f);
+  EXPECT_NEAR(exp_f32(-100.0f), std::exp(-100.0f), 1e-45f);  // denormal range
+  for (float x : {88.0f, 88.5f, 88.7f})                      // k = 128: near FLT_MAX, finite
+    EXPECT_NEAR(exp_f32(x) / std::exp(x), 1.0f, 3e-7f) << x;
+}
+
+TEST(Vec, ReductionsMatchPlainLoops) {
+  rosetta::Rng rng(3);
+  for (std::size_t n : {1u, 7u, 16u, 17u, 64u, 1000u}) {
+    std::vector<double> x(n);
+    for (auto& v : x) v = rng.normal();
+    double ss = 0, mx = x[0], es = 0;
+    for (double v : x) {
+      ss += v * v;
+      mx = std::max(mx, v);
+    }
+    for (double v : x) es += std::exp(v - mx);
+    EXPECT_NEAR(rosetta::kernels::vec::sum_squares(x.data(), n), ss, 1e-12 * ss) << n;
+    EXPECT_EQ(rosetta::kernels::vec::max(x.data(), n), mx) << n;
+    std::vector<double> y = x;
+    EXPECT_NEAR(rosetta::kernels::vec::exp_sub_sum(y.data(), n, mx), es, 1e-12 * es) << n;
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(y[i], std::exp(x[i] - mx));
+  }
+}

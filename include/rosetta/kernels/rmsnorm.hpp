@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "rosetta/kernels/common.hpp"
+#include "rosetta/kernels/vec.hpp"
 
 namespace rosetta::kernels {
 
@@ -14,7 +15,10 @@ void rmsnorm_forward(MatrixView<T, L> y, std::span<T> rstd, CMat<T, L> x, CVec<T
   const std::size_t H = x.cols();
   for (std::size_t t = 0; t < x.rows(); ++t) {
     T ss = 0;
-    for (std::size_t j = 0; j < H; ++j) ss += x(t, j) * x(t, j);
+    if constexpr (std::is_same_v<L, RowMajor>)  // contiguous row: vectorised partial sums
+      ss = vec::sum_squares(x.data() + t * x.row_stride(), H);
+    else
+      for (std::size_t j = 0; j < H; ++j) ss += x(t, j) * x(t, j);
     const T r = T(1) / std::sqrt(ss / T(H) + eps);
     rstd[t] = r;
     for (std::size_t j = 0; j < H; ++j) y(t, j) = x(t, j) * r * g[j];

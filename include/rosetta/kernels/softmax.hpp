@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "rosetta/kernels/common.hpp"
+#include "rosetta/kernels/vec.hpp"
 
 namespace rosetta::kernels {
 
@@ -11,6 +12,14 @@ namespace rosetta::kernels {
 ///   y[i,j] = exp(y[i,j] - max) / sum_j' exp(y[i,j'] - max)
 template <class T, class L>
 void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
+  if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous row: the vectorised helpers
+    T* row = y.data() + i * y.row_stride();
+    const T m = vec::max(row, n);
+    const T inv = T(1) / vec::exp_sub_sum(row, n, m);
+    for (std::size_t j = 0; j < n; ++j) row[j] *= inv;
+    for (std::size_t j = n; j < y.cols(); ++j) row[j] = T(0);
+    return;
+  }
   T m = y(i, 0);
   for (std::size_t j = 1; j < n; ++j) m = std::max(m, y(i, j));
   T sum = 0;
