@@ -13,12 +13,25 @@ namespace rosetta::kernels {
 template <class T, class L>
 void rmsnorm_forward(MatrixView<T, L> y, std::span<T> rstd, CMat<T, L> x, CVec<T> g, T eps) {
   const std::size_t H = x.cols();
+  if constexpr (std::is_same_v<L, RowMajor>) {
+    // Contiguous rows, three vectorisable passes (same arithmetic per element as below):
+    // the sums of squares, then 1/sqrt for all rows at once (the sqrt/divide latency is
+    // paid once per SIMD register of rows, not once per row), then the scaling.
+    const std::size_t R = x.rows();
+    for (std::size_t t = 0; t < R; ++t)
+      rstd[t] = vec::sum_squares(x.data() + t * x.row_stride(), H);
+    for (std::size_t t = 0; t < R; ++t) rstd[t] = T(1) / std::sqrt(rstd[t] / T(H) + eps);
+    for (std::size_t t = 0; t < R; ++t) {
+      const T* __restrict xr = x.data() + t * x.row_stride();
+      T* __restrict yr = y.data() + t * y.row_stride();
+      const T r = rstd[t];
+      for (std::size_t j = 0; j < H; ++j) yr[j] = xr[j] * r * g[j];
+    }
+    return;
+  }
   for (std::size_t t = 0; t < x.rows(); ++t) {
     T ss = 0;
-    if constexpr (std::is_same_v<L, RowMajor>)  // contiguous row: vectorised partial sums
-      ss = vec::sum_squares(x.data() + t * x.row_stride(), H);
-    else
-      for (std::size_t j = 0; j < H; ++j) ss += x(t, j) * x(t, j);
+    for (std::size_t j = 0; j < H; ++j) ss += x(t, j) * x(t, j);
     const T r = T(1) / std::sqrt(ss / T(H) + eps);
     rstd[t] = r;
     for (std::size_t j = 0; j < H; ++j) y(t, j) = x(t, j) * r * g[j];
