@@ -1,17 +1,20 @@
 // Google Benchmark micro-kernels over backend x layout x scalar: the gemm of kernel_matmul
 // (n x n x n into a preallocated output), the row softmax of kernel_softmax and the RMSNorm
-// of kernel_rmsnorm. One templated definition each, registered for every policy compiled in.
+// of kernel_rmsnorm, and the AdamW update with clipping (separate pass vs fused). One
+// templated definition each, registered for every policy compiled in.
 //   build/benchmark/bench_kernels --benchmark_filter=gemm
 #include <benchmark/benchmark.h>
 
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "rosetta/backend/all.hpp"
 #include "rosetta/core/rng.hpp"
 #include "rosetta/core/tensor.hpp"
 #include "rosetta/kernels/rmsnorm.hpp"
 #include "rosetta/kernels/softmax.hpp"
+#include "rosetta/train/optim.hpp"
 
 namespace {
 using namespace rosetta;
@@ -75,6 +78,39 @@ void BM_rmsnorm(benchmark::State& st) {
   }
 }
 
+// The optimizer update over the tiny preset's 542,528 parameters with clipping active:
+// range(0) == 0 clips in its own pass first (clip_by_global_norm, then adamw_step),
+// range(0) == 1 applies the clipping factor inside the AdamW pass (what Trainer does).
+template <class P>
+void BM_adamw_clip(benchmark::State& st) {
+  using T = typename P::scalar;
+  const std::size_t n = 542'528;
+  std::vector<T> p(n), g(n), m(n), v(n);
+  Rng rng(42, 5);
+  for (std::size_t i = 0; i < n; ++i) {
+    p[i] = static_cast<T>(rng.normal());
+    g[i] = static_cast<T>(rng.normal());
+  }
+  const TrainConfig tc;
+  const double f = 0.5;  // a clipping factor != 1
+  std::size_t t = 0;
+  for (auto _ : st) {
+    ++t;
+    if (st.range(0) == 0) {
+      for (T& x : g) x = static_cast<T>(x * f);
+      adamw_step(std::span<T>(p), std::span<const T>(g), std::span<T>(m), std::span<T>(v), tc, 1e-4,
+                 t);
+    } else {
+      adamw_step(std::span<T>(p), std::span<const T>(g), std::span<T>(m), std::span<T>(v), tc, 1e-4,
+                 t, f);
+    }
+    benchmark::DoNotOptimize(p.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) *
+                       static_cast<std::int64_t>(n * sizeof(T)) * (st.range(0) == 0 ? 9 : 7));
+}
+
 template <class P>
 void register_policy() {
   const std::string name = P::name();
@@ -83,6 +119,15 @@ void register_policy() {
   if constexpr (std::is_same_v<typename P::backend, backend::Naive>) {
     benchmark::RegisterBenchmark(("softmax/" + name).c_str(), BM_softmax<P>)->Arg(1000);
     benchmark::RegisterBenchmark(("rmsnorm/" + name).c_str(), BM_rmsnorm<P>);
+    if constexpr (std::is_same_v<typename P::layout, RowMajor>)
+      benchmark::RegisterBenchmark(
+          ("adamw_clip/" +
+           std::string(std::is_same_v<typename P::scalar, float> ? "float" : "double"))
+              .c_str(),
+          BM_adamw_clip<P>)
+          ->ArgName("fused")
+          ->Arg(0)
+          ->Arg(1);
   }
 }
 

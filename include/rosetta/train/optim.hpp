@@ -65,32 +65,47 @@ double global_norm(std::span<const T> g) {
   return std::sqrt(s[0]);
 }
 
+/// The clipping factor: clip / (norm + 1e-6) if norm > clip > 0, else 1.
+inline double clip_factor(double norm, double clip) {
+  return (clip <= 0 || !(norm > clip)) ? 1.0 : clip / (norm + 1e-6);
+}
+
 /// If norm > clip > 0: g *= clip / (norm + 1e-6). Returns the factor applied (1 if none).
 template <class T>
 double clip_by_global_norm(std::span<T> g, double norm, double clip) {
-  if (clip <= 0 || !(norm > clip)) return 1.0;
-  const double f = clip / (norm + 1e-6);
-  for (T& x : g) x = static_cast<T>(x * f);
+  const double f = clip_factor(norm, clip);
+  if (f != 1.0)
+    for (T& x : g) x = static_cast<T>(x * f);
   return f;
 }
 
 /// One AdamW step (t from 1), decoupled weight decay as torch.optim.AdamW:
 ///   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 ///   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+///
+/// grad_scale != 1 applies gradient clipping in the same pass: the gradient used is
+/// T(g * grad_scale), exactly what clip_by_global_norm would have stored, without the extra
+/// read and write of every gradient (g itself is left unscaled).
 template <class T>
 void adamw_step(std::span<T> p, std::span<const T> g, std::span<T> m, std::span<T> v,
-                const TrainConfig& c, double lr, std::size_t t) {
+                const TrainConfig& c, double lr, std::size_t t, double grad_scale = 1.0) {
   const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
   const T bc1 = static_cast<T>(1.0 - std::pow(c.beta1, static_cast<double>(t)));
   const T bc2 = static_cast<T>(1.0 - std::pow(c.beta2, static_cast<double>(t)));
   const T decay = static_cast<T>(1.0 - lr * c.weight_decay), step = static_cast<T>(lr);
   const T eps = static_cast<T>(c.eps), sbc2 = std::sqrt(bc2);
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const T gi = g[i];
-    m[i] = b1 * m[i] + (T(1) - b1) * gi;
-    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-    p[i] = p[i] * decay - step * (m[i] / bc1) / (std::sqrt(v[i]) / sbc2 + eps);
-  }
+  auto update = [&](auto grad) {
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const T gi = grad(i);
+      m[i] = b1 * m[i] + (T(1) - b1) * gi;
+      v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+      p[i] = p[i] * decay - step * (m[i] / bc1) / (std::sqrt(v[i]) / sbc2 + eps);
+    }
+  };
+  if (grad_scale == 1.0)
+    update([&](std::size_t i) { return g[i]; });
+  else
+    update([&](std::size_t i) { return static_cast<T>(g[i] * grad_scale); });
 }
 
 }  // namespace rosetta

@@ -88,10 +88,11 @@ StepResult<typename P::scalar> Trainer<P, M>::train_step(const TokenBatch& token
   if (!std::isfinite(r.grad_norm))
     detail::raise<NumericalError>("train_step ", t_ + 1, ": gradient norm is ", r.grad_norm,
                                   "; weights left unchanged");
-  clip_by_global_norm(grads_.flat(), r.grad_norm, tc_.clip);
+  // Clipping is applied inside the AdamW pass (same values as clipping first; grads() keeps
+  // the unclipped gradients).
   ++t_;
   adamw_step(model_.params().flat(), std::span<const T>(grads_.flat()), m_.flat(), v_.flat(), tc_,
-             lr, t_);
+             lr, t_, clip_factor(r.grad_norm, tc_.clip));
   r.lr = lr;
   return r;
 }
