@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "rosetta/kernels/common.hpp"
+#include "rosetta/kernels/vec.hpp"
 
 namespace rosetta::kernels {
 
@@ -19,6 +20,15 @@ inline T silu(T x) {
 /// a = silu(g) * u   elementwise; a, g, u: [N, F]
 template <class T, class L>
 void swiglu_forward(MatrixView<T, L> a, CMat<T, L> g, CMat<T, L> u) {
+  if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous rows: vectorisable sigmoid
+    for (std::size_t i = 0; i < a.rows(); ++i) {
+      T* __restrict ar = a.data() + i * a.row_stride();
+      const T* __restrict gr = g.data() + i * g.row_stride();
+      const T* __restrict ur = u.data() + i * u.row_stride();
+      for (std::size_t j = 0; j < a.cols(); ++j) ar[j] = gr[j] * vec::sigmoid(gr[j]) * ur[j];
+    }
+    return;
+  }
   for (std::size_t i = 0; i < a.rows(); ++i)
     for (std::size_t j = 0; j < a.cols(); ++j) a(i, j) = silu(g(i, j)) * u(i, j);
 }
@@ -28,6 +38,21 @@ void swiglu_forward(MatrixView<T, L> a, CMat<T, L> g, CMat<T, L> u) {
 template <class T, class L>
 void swiglu_backward(MatrixView<T, L> dg, MatrixView<T, L> du, CMat<T, L> da, CMat<T, L> g,
                      CMat<T, L> u) {
+  if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous rows: vectorisable sigmoid
+    for (std::size_t i = 0; i < da.rows(); ++i) {
+      T* __restrict dgr = dg.data() + i * dg.row_stride();
+      T* __restrict dur = du.data() + i * du.row_stride();
+      const T* __restrict dar = da.data() + i * da.row_stride();
+      const T* __restrict gr = g.data() + i * g.row_stride();
+      const T* __restrict ur = u.data() + i * u.row_stride();
+      for (std::size_t j = 0; j < da.cols(); ++j) {
+        const T x = gr[j], s = vec::sigmoid(x);
+        dur[j] = dar[j] * x * s;
+        dgr[j] = dar[j] * ur[j] * s * (T(1) + x * (T(1) - s));
+      }
+    }
+    return;
+  }
   for (std::size_t i = 0; i < da.rows(); ++i)
     for (std::size_t j = 0; j < da.cols(); ++j) {
       const T x = g(i, j), s = sigmoid(x);

@@ -73,6 +73,15 @@ inline float exp_f32(float x) {
   return p * s1 * s2;
 }
 
+/// 1 / (1 + exp(-x)): float through exp_f32 (vectorisable), double through std::exp.
+template <class T>
+inline T sigmoid(T x) {
+  if constexpr (std::is_same_v<T, float>)
+    return 1.0f / (1.0f + exp_f32(-x));
+  else
+    return T(1) / (T(1) + std::exp(-x));
+}
+
 /// x[j] = exp(x[j] - m) for j < n; returns the sum of the new values (kLanes partial sums).
 /// float: exp_f32; double: std::exp (the reference precision).
 template <class T>
