@@ -341,23 +341,21 @@ struct ModelRunner {
   static std::uint64_t count_flops(const Scenario& sc) {
     const Config cfg = preset_config(sc.preset);
     auto& counter = backend::flop_counter();
-    counter = 0;
+    auto once = [&](auto&& state) {  // counts one work() of a freshly built state
+      counter = 0;
+      state.work();
+      return counter;
+    };
     switch (sc.kind) {
       case Kind::Forward:
       case Kind::Cold:
-      case Kind::ParallelForward: {
-        FwdState st(cfg, sc.batch, sc.seq, 0);
-        counter = 0;
-        st.work();
-        return counter * (sc.kind == Kind::ParallelForward ? sc.threads : 1);
-      }
+        return once(FwdState(cfg, sc.batch, sc.seq, 0));
+      case Kind::ParallelForward:
+        return sc.threads * once(FwdState(cfg, sc.batch, sc.seq, 0));
       case Kind::Train:
-      case Kind::ParallelTrain: {
-        TrainState st(cfg, sc.batch, sc.seq, 0);
-        counter = 0;
-        st.work();
-        return counter * (sc.kind == Kind::ParallelTrain ? sc.threads : 1);
-      }
+        return once(TrainState(cfg, sc.batch, sc.seq, 0));
+      case Kind::ParallelTrain:
+        return sc.threads * once(TrainState(cfg, sc.batch, sc.seq, 0));
       default:
         return 0;
     }
@@ -605,7 +603,7 @@ std::string human(double ns) {
   return fmt::format("{:.0f} ns", ns);
 }
 
-json scenario_json(const Scenario& sc, const json& r, const RunOpts& o) {
+json scenario_json(const Scenario& sc, const json& r) {
   json j;
   j["id"] = sc.id;
   j["base_id"] = sc.base_id;
@@ -643,7 +641,6 @@ json scenario_json(const Scenario& sc, const json& r, const RunOpts& o) {
                   {"peak_fraction", nullptr},
                   {"speedup", nullptr},
                   {"cold_warm_ratio", nullptr}};
-  (void)o;
   return j;
 }
 
@@ -771,7 +768,7 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
       out.push_back({{"id", sc.id}, {"base_id", sc.base_id}, {"axis", sc.axis}, {"error", err}});
       continue;
     }
-    json s = scenario_json(sc, r, o);
+    json s = scenario_json(sc, r);
     const double med = s["median_ns"].get<double>();
     const double flops = s["flops"].get<double>();
     std::cerr << fmt::format(
