@@ -13,6 +13,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS="${ROOT}/benchmark/peers"
 FIXTURE="${ROSETTA_FIXTURE:-${ROOT}/../shared/fixtures/tiny_mqa.safetensors}"
+# A clone made elsewhere: look beside the repository it was cloned from (a local origin).
+if [[ -z "${ROSETTA_FIXTURE:-}" && ! -f "${FIXTURE}" ]]; then
+  origin="$(git -C "${ROOT}" config --get remote.origin.url 2>/dev/null || true)"
+  if [[ -n "${origin}" && -f "${origin}/../shared/fixtures/tiny_mqa.safetensors" ]]; then
+    FIXTURE="${origin}/../shared/fixtures/tiny_mqa.safetensors"
+  fi
+fi
 
 # python3 on PATH may be a pyenv/venv interpreter that does not see Debian's
 # dist-packages, so /usr/bin/python3 is tried too. PYTHON=... overrides.
