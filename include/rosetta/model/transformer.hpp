@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <vector>
 
@@ -100,7 +101,8 @@ struct RopeTables {
 };
 
 /// Deterministic init, identical for every layout, backend and dispatch: tensor i draws from
-/// stream i of seed, in checkpoint ([out, in] row-major) order. Linear weights
+/// stream i of seed (a NormalStream seeded from Rng(seed, i): bit-identical on every
+/// compiler and platform), in checkpoint ([out, in] row-major) order. Linear weights
 /// N(0, 2/fan_in), embedding N(0, 2/hidden), norm gains 1.
 template <class T, class L>
 void init_params(ParamSet<T, L>& params, std::uint64_t seed) {
@@ -114,8 +116,14 @@ void init_params(ParamSet<T, L>& params, std::uint64_t seed) {
     }
     const bool is_embed = np.name == "tok_embeddings.weight";
     const double sd = std::sqrt(2.0 / static_cast<double>(is_embed ? cfg.hidden_dim : np.cols));
+    NormalStream normal(rng);
+    float z[256];  // row-major logical order, whatever the layout
     for (std::size_t i = 0; i < np.rows; ++i)
-      for (std::size_t j = 0; j < np.cols; ++j) np.view(i, j) = static_cast<T>(sd * rng.normal());
+      for (std::size_t j0 = 0; j0 < np.cols; j0 += std::size(z)) {
+        const std::size_t len = std::min(std::size(z), np.cols - j0);
+        normal.fill(z, len);
+        for (std::size_t j = 0; j < len; ++j) np.view(i, j0 + j) = static_cast<T>(sd * z[j]);
+      }
   }
 }
 
