@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "rosetta/kernels/common.hpp"
+#include "rosetta/kernels/vec.hpp"
 
 namespace rosetta::kernels {
 
@@ -14,6 +15,16 @@ template <class T, class L>
 T cross_entropy_forward(std::span<T> lse, MatrixView<const T, L> logits,
                         std::span<const std::int32_t> targets) {
   T total = 0;
+  if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous rows: the vectorised helpers
+    const std::size_t V = logits.cols();
+    for (std::size_t t = 0; t < logits.rows(); ++t) {
+      const T* row = logits.data() + t * logits.row_stride();
+      const T m = vec::max(row, V);
+      lse[t] = m + std::log(vec::exp_sum(row, V, m));
+      total += lse[t] - row[static_cast<std::size_t>(targets[t])];
+    }
+    return total / static_cast<T>(logits.rows());
+  }
   for (std::size_t t = 0; t < logits.rows(); ++t) {
     T m = logits(t, 0);
     for (std::size_t j = 1; j < logits.cols(); ++j) m = std::max(m, logits(t, j));
@@ -32,8 +43,14 @@ void cross_entropy_backward(MatrixView<T, L> dlogits, CMat<T, L> logits, std::sp
                             std::span<const std::int32_t> targets, T dloss = T(1)) {
   const T scale = dloss / static_cast<T>(logits.rows());
   for (std::size_t t = 0; t < logits.rows(); ++t) {
-    for (std::size_t j = 0; j < logits.cols(); ++j)
-      dlogits(t, j) = scale * std::exp(logits(t, j) - lse[t]);
+    if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous rows (d may alias x)
+      const T* x = logits.data() + t * logits.row_stride();
+      T* d = dlogits.data() + t * dlogits.row_stride();
+      for (std::size_t j = 0; j < logits.cols(); ++j) d[j] = scale * vec::exp_any(x[j] - lse[t]);
+    } else {
+      for (std::size_t j = 0; j < logits.cols(); ++j)
+        dlogits(t, j) = scale * std::exp(logits(t, j) - lse[t]);
+    }
     dlogits(t, static_cast<std::size_t>(targets[t])) -= scale;
   }
 }

@@ -82,18 +82,34 @@ inline T sigmoid(T x) {
     return T(1) / (T(1) + std::exp(-x));
 }
 
-/// x[j] = exp(x[j] - m) for j < n; returns the sum of the new values (kLanes partial sums).
-/// float: exp_f32; double: std::exp (the reference precision).
+/// exp for either scalar: float exp_f32, double std::exp (the reference precision).
+template <class T>
+T exp_any(T v) {
+  if constexpr (std::is_same_v<T, float>)
+    return exp_f32(v);
+  else
+    return std::exp(v);
+}
+
+/// sum_j exp(x[j] - m), x left unchanged, kLanes partial sums.
+template <class T>
+T exp_sum(const T* x, std::size_t n, T m) {
+  T s[kLanes] = {};
+  const std::size_t body = n - n % kLanes;
+  for (std::size_t i = 0; i < body; i += kLanes)
+    for (std::size_t j = 0; j < kLanes; ++j) s[j] += exp_any(x[i + j] - m);
+  for (std::size_t i = body; i < n; ++i) s[i - body] += exp_any(x[i] - m);
+  for (std::size_t w = kLanes / 2; w > 0; w /= 2)
+    for (std::size_t j = 0; j < w; ++j) s[j] += s[j + w];
+  return s[0];
+}
+
+/// x[j] <- exp(x[j] - m) for j < n; returns the sum of the new values (kLanes partial sums).
 template <class T>
 T exp_sub_sum(T* x, std::size_t n, T m) {
   T s[kLanes] = {};
   const std::size_t body = n - n % kLanes;
-  auto e = [](T v) {
-    if constexpr (std::is_same_v<T, float>)
-      return exp_f32(v);
-    else
-      return std::exp(v);
-  };
+  auto e = [](T v) { return exp_any(v); };
   for (std::size_t i = 0; i < body; i += kLanes)
     for (std::size_t j = 0; j < kLanes; ++j) {
       x[i + j] = e(x[i + j] - m);
