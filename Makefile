@@ -3,8 +3,11 @@
 #   make test          deps + Release build in build/ + all ctest tests
 #   make sanitize      deps + ASan/UBSan build (-O1 -g1) in build-asan/ + unit tests
 #                      (examples, and so the fixture/convergence runs, only in make test)
-#   make bench         deps + Release build + rosetta-bench (all scenarios, < 10 min) ->
-#                      benchmarks/cpp.json + docs/bench-results.md (report and plots)
+#   make bench         deps + Release build + rosetta-bench (all scenarios, < 10 min; and
+#                      rosetta-rss-probe, the one-policy minimal program, for its peak RSS)
+#                      -> benchmarks/cpp.json + docs/bench-results.md (report and plots)
+#   make bench-kernels deps + Release build + rosetta-atlas: every kernel x backend x size of
+#                      the kernel atlas (include/rosetta/atlas/, ~1.5 min) -> benchmarks/atlas.json
 #   make bench-peers   PyTorch baseline (python3-torch, installed if missing) over the same
 #                      scenario ids -> benchmarks/pytorch.json (shown in the report)
 #   make format        clang-format -i over include/ test/ examples/ benchmark/
@@ -18,8 +21,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
-.PHONY: deps test sanitize bench bench-peers clean format format-check configure build \
-        configure-asan build-asan
+.PHONY: deps test sanitize bench bench-kernels bench-peers clean format format-check configure \
+        build configure-asan build-asan
 
 BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
@@ -83,7 +86,7 @@ BENCH_FLAGS ?=
 # bench-peers installs it); the report compares only against a baseline from this run.
 PEERS_JSON ?= benchmarks/pytorch.json
 bench: configure
-	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-bench
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-bench rosetta-rss-probe
 	$(BUILD_DIR)/benchmark/rosetta-bench --json $(BENCH_JSON) $(BENCH_FLAGS)
 	@peer=(); \
 	if python3 -c 'import torch' >/dev/null 2>&1 || /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
@@ -95,6 +98,16 @@ bench: configure
 
 bench-peers:
 	bash scripts/bench-peers.sh $(BENCH_FLAGS)
+
+# --- Kernel atlas ---------------------------------------------------------------------------
+# rosetta-atlas measures every kernel x backend x size (1K 64K 1M 16M; progress line per
+# kernel) plus STREAM bandwidth and the FMA peak, and writes $(ATLAS_JSON).
+# ATLAS_FLAGS="--quick" (no 16M), "--filter REGEX", "--backends REGEX" pass through.
+ATLAS_JSON  ?= benchmarks/atlas.json
+ATLAS_FLAGS ?=
+bench-kernels: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-atlas
+	$(BUILD_DIR)/benchmark/rosetta-atlas --json $(ATLAS_JSON) $(ATLAS_FLAGS)
 
 # --- Formatting -----------------------------------------------------------------------------
 format:

@@ -1,5 +1,6 @@
-// Support for the rosetta-bench harness: clocks, statistics, allocation counting, machine
-// information, the in-run peak probe and running one scenario in a fresh child process.
+// Support for the rosetta-bench harness: clocks, statistics, allocation counting, resident
+// set (/proc/self/status), machine information, the in-run peak probe and running one
+// scenario (or rosetta-rss-probe) in a fresh child process.
 #pragma once
 
 #include <spawn.h>
@@ -18,7 +19,10 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rosetta::bench {
@@ -50,17 +54,33 @@ inline std::int64_t cpu_ns() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+/// A "kB" field of /proc/self/status in bytes (key without the colon, e.g. "VmRSS",
+/// "RssAnon", "RssFile"), or nullopt if the kernel does not report it.
+inline std::optional<std::int64_t> proc_status_bytes(std::string_view key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ':')
+      return std::stoll(line.substr(key.size() + 1)) * 1024;  // kB
+  return std::nullopt;
+}
 /// Peak resident set of this process image: VmHWM of /proc/self/status. Not
 /// getrusage().ru_maxrss: Linux carries that over exec from the address space the process
 /// came from, so a child spawned by a 20 MB parent would never report less than 20 MB.
 inline std::int64_t peak_rss_bytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+  if (auto hwm = proc_status_bytes("VmHWM")) return *hwm;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<std::int64_t>(ru.ru_maxrss) * 1024;  // fallback (KiB)
+}
+/// The resident set right now, split as /proc/self/status reports it: RssAnon (heap,
+/// stacks, other anonymous mappings) and RssFile (pages of the binary and shared libraries).
+struct RssSplit {
+  std::optional<std::int64_t> anon, file;
+};
+inline RssSplit rss_split() {
+  return {proc_status_bytes("RssAnon"), proc_status_bytes("RssFile")};
 }
 
 // ---- statistics -------------------------------------------------------------------------
@@ -172,8 +192,10 @@ inline double fma_peak_gflops() {
 }
 
 // ---- running one scenario in a fresh process ------------------------------------------------
-/// Runs argv[0..] as a child process and returns its standard output; throws on failure.
-inline std::string run_child(const std::vector<std::string>& args, int& status) {
+/// Runs the program exe (default: this program again) with argv args as a child process
+/// and returns its standard output; throws if it cannot be started.
+inline std::string run_child(const std::vector<std::string>& args, int& status,
+                             const std::string& exe = "/proc/self/exe") {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe() failed");
   posix_spawn_file_actions_t fa;
@@ -184,12 +206,12 @@ inline std::string run_child(const std::vector<std::string>& args, int& status) 
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    throw std::runtime_error("posix_spawn of /proc/self/exe failed");
+    throw std::runtime_error("posix_spawn of " + exe + " failed");
   }
   std::string out;
   char buf[4096];

@@ -24,6 +24,7 @@
 #include <regex>
 #include <thread>
 
+#include "bench_batch.hpp"
 #include "bench_support.hpp"
 #include "rosetta/dispatch/select.hpp"
 #include "rosetta/dispatch/virtual.hpp"
@@ -84,8 +85,6 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
 namespace rosetta::bench {
 namespace {
 
-constexpr std::uint64_t kSeed = 42;
-
 // ---- scenario descriptions ------------------------------------------------------------------
 struct PolicyDesc {
   std::string scalar = "float", layout = "row", backend, dispatch = "static";
@@ -130,6 +129,7 @@ struct Measured {
   std::optional<double> loss;
   std::uint64_t flops = 0, tokens = 0;
   int inner_reps = 1;
+  RssSplit rss;  // sampled at the end of the timed loop, the scenario's state still alive
 };
 
 struct RunOpts {
@@ -163,6 +163,7 @@ void time_loop(const RunOpts& o, int reps, Measured& m, F&& f) {
   const double iters = static_cast<double>(o.trials) * reps;
   m.alloc_bytes = static_cast<double>(ac.bytes.load() - b0) / iters;
   m.alloc_count = static_cast<double>(ac.count.load() - c0) / iters;
+  m.rss = rss_split();  // after the counted window: reading /proc allocates
 }
 
 template <class F>
@@ -172,21 +173,6 @@ int calibrate_reps(F&& f) {
   f();
   const auto dt = std::max<std::int64_t>(wall_ns() - t0, 1);
   return static_cast<int>(std::clamp<std::int64_t>(100'000 / dt, 1, 100'000));
-}
-
-struct Batch {
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-  std::size_t batch, seq;
-};
-Batch make_batch(const Config& c, std::size_t batch, std::size_t seq, std::uint64_t stream = 0) {
-  Batch b{{}, {}, batch, seq};
-  Rng rng(kSeed, 1000 + stream);
-  for (std::size_t i = 0; i < batch * seq; ++i)
-    b.ids.push_back(static_cast<std::int32_t>(rng.below(c.vocab_size)));
-  for (std::size_t i = 0; i < batch * seq; ++i)
-    b.targets.push_back(static_cast<std::int32_t>(rng.below(c.vocab_size)));
-  return b;
 }
 
 template <class V>
@@ -305,6 +291,7 @@ struct ModelRunner {
         Model model(cfg, kSeed);  // untimed: the output's health
         auto ws = model.make_workspace();
         scan_logits(m.health, model.forward(b.tokens(), ws));
+        m.rss = rss_split();  // each timed trial freed its model: sample with one alive
         m.tokens = sc.batch * sc.seq;
         break;
       }
@@ -518,7 +505,12 @@ std::vector<Scenario> all_scenarios() {
 }
 
 // ---- child side: run one scenario, print one JSON object --------------------------------------
-json measured_to_json(const Measured& m) {
+json opt_json(const std::optional<std::int64_t>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+/// baseline: VmRSS before the scenario built anything (nullopt if the kernel has none).
+json measured_to_json(const Measured& m, const std::optional<std::int64_t>& baseline) {
   json j;
   j["warmup_timings_ns"] = m.warm;
   j["timings_ns"] = m.timed;
@@ -526,6 +518,9 @@ json measured_to_json(const Measured& m) {
   j["alloc_bytes"] = m.alloc_bytes;
   j["alloc_count"] = m.alloc_count;
   j["peak_rss_bytes"] = peak_rss_bytes();
+  j["rss_anon_bytes"] = opt_json(m.rss.anon);
+  j["rss_file_bytes"] = opt_json(m.rss.file);
+  j["baseline_rss_bytes"] = opt_json(baseline);
   j["nan_count"] = m.health.nan;
   j["inf_count"] = m.health.inf;
   j["max_abs_output"] = m.health.max_abs;
@@ -537,11 +532,14 @@ json measured_to_json(const Measured& m) {
 }
 
 int run_one(const std::string& id, const RunOpts& o) {
+  // First, before the scenario list or the scenario's state exist: what the process image
+  // itself (binary, shared libraries, runtime start-up) occupies.
+  const auto baseline = proc_status_bytes("VmRSS");
   // BLAS threads are pinned by the environment the parent set (OPENBLAS/BLIS/OMP_NUM_THREADS=1);
   // not by set_blas_threads(), which would load OpenBLAS into every child and inflate its RSS.
   for (const auto& sc : all_scenarios())
     if (sc.id == id) {
-      std::cout << measured_to_json(measure(sc, o)).dump() << "\n";
+      std::cout << measured_to_json(measure(sc, o), baseline).dump() << "\n";
       return 0;
     }
   std::cerr << "rosetta-bench: unknown scenario id '" << id << "' (see --list)\n";
@@ -623,6 +621,9 @@ json scenario_json(const Scenario& sc, const json& r) {
   j["cpu_median_ns"] =
       std::llround(quantile(r["cpu_times_ns"].get<std::vector<std::int64_t>>(), 0.5));
   j["memory"] = {{"peak_rss_bytes", r["peak_rss_bytes"]},
+                 {"rss_anon_bytes", r.value("rss_anon_bytes", json(nullptr))},
+                 {"rss_file_bytes", r.value("rss_file_bytes", json(nullptr))},
+                 {"baseline_rss_bytes", r.value("baseline_rss_bytes", json(nullptr))},
                  {"alloc_bytes", r["alloc_bytes"]},
                  {"alloc_count", r["alloc_count"]}};
   j["gc"] = {{"collections", 0}, {"pause_ns", 0}};
@@ -674,6 +675,64 @@ void derive(json& scenarios, double peak, unsigned cores) {
     if (base == "dispatch_cold")
       if (auto warm = median_of("dispatch_warm" + suffix)) d["cold_warm_ratio"] = med / *warm;
   }
+}
+
+/// Runs rosetta-rss-probe (next to this executable, if built) for `forward` and `train`:
+/// dispatch_warm and mem_train_step in a program that holds one policy only. Fills
+/// metadata.minimal_program_rss = {forward, train} and a note, or the note why not.
+void probe_minimal_program(json& md) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path probe = fs::read_symlink("/proc/self/exe", ec).parent_path() / "rosetta-rss-probe";
+  const std::string what =
+      "rosetta-rss-probe: a separate executable linked with the default backend only (one "
+      "policy, static dispatch; no scenario table, virtual twin, other backends, CLI11 or fmt) "
+      "that runs dispatch_warm (forward, tiny, batch 2, seq 32) or mem_train_step (Trainer "
+      "step, tiny, batch 2, seq 8) with rosetta-bench's seed and token batch, `iterations` "
+      "times; peak_rss_bytes is its VmHWM, rss_anon_bytes/rss_file_bytes RssAnon/RssFile "
+      "after the last iteration (model alive), baseline_rss_bytes VmRSS before the model is "
+      "built, binary_bytes the size of the probe executable";
+  if (ec || !fs::is_regular_file(probe, ec) || ::access(probe.c_str(), X_OK) != 0) {
+    md["minimal_program_rss"] = nullptr;
+    md["minimal_program_rss_note"] = "skipped: no executable " + probe.string() +
+                                     " (build the rosetta-rss-probe target); " + what;
+    std::cerr << "minimal program: " << probe.string() << " not found, skipped\n";
+    return;
+  }
+  json res = json::object();
+  std::string extra;
+  for (const char* mode : {"forward", "train"}) {
+    try {
+      int status = 0;
+      const auto text = run_child({"rosetta-rss-probe", mode}, status, probe.string());
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        res[mode] = {
+            {"error", fmt::format("rosetta-rss-probe {} failed (status {})", mode, status)}};
+      else
+        res[mode] = json::parse(text);
+    } catch (const std::exception& e) {
+      res[mode] = {{"error", std::string(e.what())}};
+    }
+    const auto& r = res[mode];
+    if (r.contains("error")) {
+      std::cerr << fmt::format("minimal program {:<7}: {}\n", mode, r["error"].get<std::string>());
+      continue;
+    }
+    if (r.value("policy", "") != md.value("default_policy", ""))
+      extra = fmt::format("; note: the probe ran {}, the reference scenarios {}",
+                          r.value("policy", "?"), md.value("default_policy", "?"));
+    auto mb = [&](const char* k) {
+      return r[k].is_number() ? fmt::format("{:.1f}", r[k].get<double>() / 1e6)
+                              : std::string("n/a");
+    };
+    std::cerr << fmt::format(
+        "minimal program {:<7}: peak rss {} MB (anon {} MB, file {} MB, baseline {} MB), "
+        "binary {} MB\n",
+        mode, mb("peak_rss_bytes"), mb("rss_anon_bytes"), mb("rss_file_bytes"),
+        mb("baseline_rss_bytes"), mb("binary_bytes"));
+  }
+  md["minimal_program_rss"] = std::move(res);
+  md["minimal_program_rss_note"] = what + extra;
 }
 
 int run_suite(const RunOpts& o, const std::string& filter, const std::string& json_path, bool quick,
@@ -735,6 +794,7 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
       "iteration of the bit-identical virtual twin over a counting gemm table (routed tokens "
       "only; attention counts the full S x S products it computes); elementwise work not counted";
   md["alloc_counting"] = "bytes and calls of global operator new per timed iteration";
+  probe_minimal_program(md);
 
   auto& out = doc["scenarios"];
   out = json::array();
@@ -746,7 +806,8 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
     std::string err;
     try {
       if (in_process) {
-        r = measured_to_json(measure(sc, o));
+        const auto baseline = proc_status_bytes("VmRSS");
+        r = measured_to_json(measure(sc, o), baseline);
       } else {
         int status = 0;
         const auto text =

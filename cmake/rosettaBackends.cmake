@@ -9,14 +9,17 @@
 #
 #   rosetta_setup_backends(MODE <BUILD|IMPORTED>
 #                          [WITH_EIGEN <bool>] [WITH_BLIS <bool>] [WITH_CBLAS <bool>]
-#                          [REQUIRE_ALL] [QUIET])
+#                          [WITH_HWY <bool>] [REQUIRE_ALL] [QUIET])
 #
 # Targets (each INTERFACE, each links rosetta::rosetta):
 #   rosetta::eigen  Eigen3::Eigen,             ROSETTA_HAS_EIGEN=1
 #   rosetta::blis   BLIS library + <blis.h>,   ROSETTA_HAS_BLIS=1
 #   rosetta::cblas  OpenBLAS + <cblas.h> + dl, ROSETTA_HAS_CBLAS=1,
 #                   ROSETTA_CBLAS_LIBRARY="<real path of the OpenBLAS shared object>"
-#   rosetta::all    every backend above that was found (always created)
+#   rosetta::hwy    Google Highway (hwy::hwy), ROSETTA_HAS_HWY=1, HWY_WANT_AVX3_DL=1: the SIMD
+#                   backend of the kernel atlas (include/rosetta/atlas/). Not a gemm backend of
+#                   Policy, so not part of rosetta::all.
+#   rosetta::all    every gemm backend above that was found (always created)
 #
 # Results in the caller's scope:
 #   ROSETTA_BACKENDS_FOUND     list of backend names that were created
@@ -42,11 +45,11 @@ function(_rosetta_make_backend_target mode name out)
 endfunction()
 
 function(rosetta_setup_backends)
-  cmake_parse_arguments(PARSE_ARGV 0 ARG "REQUIRE_ALL;QUIET" "MODE;WITH_EIGEN;WITH_BLIS;WITH_CBLAS" "")
+  cmake_parse_arguments(PARSE_ARGV 0 ARG "REQUIRE_ALL;QUIET" "MODE;WITH_EIGEN;WITH_BLIS;WITH_CBLAS;WITH_HWY" "")
   if(NOT ARG_MODE MATCHES "^(BUILD|IMPORTED)$")
     message(FATAL_ERROR "rosetta_setup_backends: MODE must be BUILD or IMPORTED")
   endif()
-  foreach(_b IN ITEMS EIGEN BLIS CBLAS)
+  foreach(_b IN ITEMS EIGEN BLIS CBLAS HWY)
     if(NOT DEFINED ARG_WITH_${_b})
       set(ARG_WITH_${_b} ON)
     endif()
@@ -142,12 +145,44 @@ function(rosetta_setup_backends)
     endif()
   endif()
 
-  # --- rosetta::all ----------------------------------------------------------------
+  # --- Highway (SIMD backend of the kernel atlas) ----------------------------------
+  if(NOT ARG_WITH_HWY)
+    list(APPEND _disabled hwy)
+  else()
+    if(NOT TARGET hwy::hwy)
+      find_package(hwy 1.0 CONFIG QUIET)  # Debian: libhwy-dev ships hwy-config.cmake
+    endif()
+    if(TARGET hwy::hwy)
+      _rosetta_make_backend_target(${ARG_MODE} hwy _tgt)
+      if(_tgt)
+        # Highway 1.0.x refuses to configure itself (#error "best baseline should be
+        # included in dynamic targets") when -march enables AVX3_DL (e.g. -march=native on an
+        # Ice Lake / Zen 4 class CPU) unless AVX3_DL is also wanted for dynamic dispatch.
+        target_link_libraries(${_tgt} INTERFACE rosetta::rosetta hwy::hwy)
+        target_compile_definitions(${_tgt} INTERFACE ROSETTA_HAS_HWY=1 HWY_WANT_AVX3_DL=1)
+      endif()
+      get_target_property(_inc hwy::hwy INTERFACE_INCLUDE_DIRECTORIES)
+      set(_info "Highway")
+      if(hwy_VERSION)
+        string(APPEND _info " ${hwy_VERSION}")
+      endif()
+      set(ROSETTA_BACKEND_HWY_INFO "${_info} (headers: ${_inc}; atlas only, not in rosetta::all)"
+          PARENT_SCOPE)
+      list(APPEND _found hwy)
+    else()
+      list(APPEND _missing hwy)
+      set(ROSETTA_BACKEND_HWY_INFO "Highway >= 1.0 not found (Debian: libhwy-dev)" PARENT_SCOPE)
+    endif()
+  endif()
+
+  # --- rosetta::all (the gemm backends; Highway is the atlas's own) ------------------
   _rosetta_make_backend_target(${ARG_MODE} all _tgt)
   if(_tgt)
     target_link_libraries(${_tgt} INTERFACE rosetta::rosetta)
     foreach(_b IN LISTS _found)
-      target_link_libraries(${_tgt} INTERFACE rosetta::${_b})
+      if(NOT _b STREQUAL "hwy")
+        target_link_libraries(${_tgt} INTERFACE rosetta::${_b})
+      endif()
     endforeach()
   endif()
 
@@ -173,7 +208,7 @@ endfunction()
 # Prints the summary produced by rosetta_setup_backends() (call in the same scope).
 function(rosetta_print_backend_summary)
   message(STATUS "rosetta ${PROJECT_VERSION} backends:")
-  foreach(_b IN ITEMS eigen blis cblas)
+  foreach(_b IN ITEMS eigen blis cblas hwy)
     string(TOUPPER "${_b}" _B)
     if(_b IN_LIST ROSETTA_BACKENDS_FOUND)
       set(_state "found   ")

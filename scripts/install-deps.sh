@@ -12,6 +12,7 @@ PACKAGES=(
   libblis-dev
   libblis-serial-dev
   libopenblas-dev
+  libhwy-dev
   libgtest-dev
   libbenchmark-dev
   nlohmann-json3-dev
