@@ -5,9 +5,11 @@
 #                      (examples, and so the fixture/convergence runs, only in make test)
 #   make bench         deps + Release build + rosetta-bench (all scenarios, < 10 min; and
 #                      rosetta-rss-probe, the one-policy minimal program, for its peak RSS)
-#                      -> benchmarks/cpp.json + docs/bench-results.md (report and plots)
+#                      -> benchmarks/cpp.json + docs/bench-results.md (report and plots);
+#                      then the kernel atlas as in bench-kernels (BENCH_ATLAS=0 skips it)
 #   make bench-kernels deps + Release build + rosetta-atlas: every kernel x backend x size of
 #                      the kernel atlas (include/rosetta/atlas/, ~1.5 min) -> benchmarks/atlas.json
+#                      + docs/kernel-atlas.md (benchmark/atlas_report.py; plots in docs/atlas-img/)
 #   make bench-peers   PyTorch baseline (python3-torch, installed if missing) over the same
 #                      scenario ids -> benchmarks/pytorch.json (shown in the report)
 #   make format        clang-format -i over include/ test/ examples/ benchmark/
@@ -85,8 +87,17 @@ BENCH_FLAGS ?=
 # The PyTorch baseline joins the run when python3-torch is already installed (make
 # bench-peers installs it); the report compares only against a baseline from this run.
 PEERS_JSON ?= benchmarks/pytorch.json
+# After the model benchmark, make bench runs the kernel atlas and its report too (recipe
+# below; rosetta-atlas is built together with rosetta-bench). It adds about 2 minutes to a
+# fresh `make bench` (~1 min to build rosetta-atlas, ~1 min to run it); BENCH_ATLAS=0 skips it.
+BENCH_ATLAS ?= 1
+ifeq ($(BENCH_ATLAS),0)
+  BENCH_TARGETS := rosetta-bench rosetta-rss-probe
+else
+  BENCH_TARGETS := rosetta-bench rosetta-rss-probe rosetta-atlas
+endif
 bench: configure
-	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-bench rosetta-rss-probe
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target $(BENCH_TARGETS)
 	$(BUILD_DIR)/benchmark/rosetta-bench --json $(BENCH_JSON) $(BENCH_FLAGS)
 	@peer=(); \
 	if python3 -c 'import torch' >/dev/null 2>&1 || /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
@@ -95,19 +106,30 @@ bench: configure
 	else echo "bench: python3-torch not installed, no PyTorch comparison (make bench-peers installs it)"; fi; \
 	python3 benchmark/report.py --cpp $(BENCH_JSON) "$${peer[@]}" \
 	  --out docs/bench-results.md --img-dir docs/bench-img --src-root .
+ifneq ($(BENCH_ATLAS),0)
+	$(atlas_run)
+endif
 
 bench-peers:
 	bash scripts/bench-peers.sh $(BENCH_FLAGS)
 
 # --- Kernel atlas ---------------------------------------------------------------------------
 # rosetta-atlas measures every kernel x backend x size (1K 64K 1M 16M; progress line per
-# kernel) plus STREAM bandwidth and the FMA peak, and writes $(ATLAS_JSON).
+# kernel) plus STREAM bandwidth and the FMA peak, and writes $(ATLAS_JSON); the report script
+# turns it into docs/kernel-atlas.md with plots in docs/atlas-img/ (matplotlib; like
+# report.py it retries with /usr/bin/python3 if `python3` has no matplotlib).
 # ATLAS_FLAGS="--quick" (no 16M), "--filter REGEX", "--backends REGEX" pass through.
 ATLAS_JSON  ?= benchmarks/atlas.json
 ATLAS_FLAGS ?=
+ATLAS_MD    ?= docs/kernel-atlas.md
+ATLAS_IMG   ?= docs/atlas-img
+define atlas_run
+	$(BUILD_DIR)/benchmark/rosetta-atlas --json $(ATLAS_JSON) $(ATLAS_FLAGS)
+	python3 benchmark/atlas_report.py --json $(ATLAS_JSON) --out $(ATLAS_MD) --img-dir $(ATLAS_IMG)
+endef
 bench-kernels: configure
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-atlas
-	$(BUILD_DIR)/benchmark/rosetta-atlas --json $(ATLAS_JSON) $(ATLAS_FLAGS)
+	$(atlas_run)
 
 # --- Formatting -----------------------------------------------------------------------------
 format:
