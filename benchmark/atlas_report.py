@@ -35,6 +35,9 @@ import statistics
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report_common  # noqa: E402  (after the path set-up)
+from report_common import cell, code, dig, num, plain_log_ticks as _plain_log_ticks  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # where Debian's python3-matplotlib is importable
 REEXEC_ENV = "ROSETTA_ATLAS_REPORT_REEXEC"
@@ -45,22 +48,6 @@ STREAM_KINDS = ("copy", "triad", "read", "update")
 
 
 # --- small helpers ----------------------------------------------------------------------------
-def num(x):
-    """x as a finite float, or None (bools, strings, NaN, missing)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def dig(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
 def sig(x, digits=3):
     x = num(x)
     if x is None:
@@ -123,10 +110,6 @@ def fmt_bytes(b):
     return f"{b:.0f} B"
 
 
-def code(s):
-    return f"`{s}`"
-
-
 def md_text(s):
     """Free text from the JSON as Markdown: `*`, `_`, `<`, `[`, `]` escaped outside code spans."""
     def esc(t):
@@ -136,10 +119,6 @@ def md_text(s):
     parts = [esc(t) if i % 2 == 0 else t for i, t in enumerate(parts)]
     text = "`".join(parts)
     return text if tail is None else text + "\\`" + esc(tail)
-
-
-def cell(s):
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def table(headers, rows, align=None):
@@ -1058,37 +1037,10 @@ def compute_kernels(a):
 
 
 # --- plots ------------------------------------------------------------------------------------
-_plt = None
-
-
-def load_matplotlib():
-    global _plt
-    if _plt is None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        plt.rcParams.update({"svg.hashsalt": "rosetta-atlas", "font.size": 9,
-                             "axes.titlesize": 10, "legend.fontsize": 8})
-        _plt = plt
-    return _plt
-
-
 def _save(fig, path):
     metadata = {"Date": None} if path.lower().endswith(".svg") else {"Software": None}
     fig.savefig(path, metadata=metadata, dpi=110, bbox_inches="tight")
-    _plt.close(fig)
-
-
-def _plain_log_ticks(axis, suffix=""):
-    from matplotlib.ticker import FuncFormatter
-    axis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}{suffix}"))
-
-    def minor(v, _p):
-        if v <= 0:
-            return ""
-        mant = v / 10 ** math.floor(math.log10(v) + 1e-9)
-        return f"{v:g}{suffix}" if round(mant, 6) in (2.0, 5.0) else ""
-    axis.set_minor_formatter(FuncFormatter(minor))
+    report_common._plt.close(fig)
 
 
 def colours(backends):
@@ -1107,7 +1059,7 @@ MARKERS = {"naive": "o", "eigen": "s", "openblas": "^", "blis": "v", "hwy_static
 
 def plot_speedups(path, series, sizes, colour_of_size):
     """series: [(backend, [(n, speedup)])]: box per backend, points coloured by size."""
-    plt = load_matplotlib()
+    plt = report_common.load_pyplot("rosetta-atlas")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.25 * len(series) + 2.5), 4.6))
     rng = random.Random(42)
     data = [[s for _, s in pts] for _, pts in series]
@@ -1137,7 +1089,7 @@ def plot_speedups(path, series, sizes, colour_of_size):
 
 def plot_win_share(path, cats, backends, shares, colour):
     """cats: x labels; shares[b][i]: win share of backend b in category i (0..1)."""
-    plt = load_matplotlib()
+    plt = report_common.load_pyplot("rosetta-atlas")
     fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(cats) + 3), 4.3))
     bottom = [0.0] * len(cats)
     for b in backends:
@@ -1170,7 +1122,7 @@ def _legend_has_reverse():
 
 def plot_bandwidth(path, kernels, backends, points, lines, colour, title):
     """points[b]: [(kernel index, share %, cache_resident)]; lines: [(x %, label, style)]."""
-    plt = load_matplotlib()
+    plt = report_common.load_pyplot("rosetta-atlas")
     fig, ax = plt.subplots(figsize=(8.5, 0.24 * len(kernels) + 1.8))
     for b in backends:
         pts = points.get(b, [])
@@ -1202,7 +1154,7 @@ def plot_bandwidth(path, kernels, backends, points, lines, colour, title):
 
 def plot_gflops(path, panels, backends, colour, peak):
     """panels: [(kernel, [n], {n: shape}, {backend: [(n, gflops)]})]."""
-    plt = load_matplotlib()
+    plt = report_common.load_pyplot("rosetta-atlas")
     cols = 2 if len(panels) > 1 else 1
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
@@ -1232,7 +1184,7 @@ def plot_gflops(path, panels, backends, colour, peak):
 
 def make_plots(page, img_dir, fmt):
     try:
-        load_matplotlib()
+        report_common.load_pyplot("rosetta-atlas")
     except ImportError as e:
         print(f"atlas_report: matplotlib is not importable by {sys.executable} ({e})",
               file=sys.stderr)
@@ -1240,7 +1192,7 @@ def make_plots(page, img_dir, fmt):
     a = page.a
     os.makedirs(img_dir, exist_ok=True)
     colour = colours(a.backends)
-    cmap = _plt.get_cmap("viridis")
+    cmap = report_common._plt.get_cmap("viridis")
     size_colour = {n: cmap(i / max(1, len(a.sizes) - 1) * 0.9) for i, n in enumerate(a.sizes)}
     jobs = []
 

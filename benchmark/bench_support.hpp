@@ -65,6 +65,17 @@ inline std::optional<std::int64_t> proc_status_bytes(std::string_view key) {
       return std::stoll(line.substr(key.size() + 1)) * 1024;  // kB
   return std::nullopt;
 }
+/// The compiler family this file was built with ("gcc", "clang" or "unknown").
+inline std::string compiler_id() {
+#if defined(__clang__)
+  return "clang";
+#elif defined(__GNUC__)
+  return "gcc";
+#else
+  return "unknown";
+#endif
+}
+
 /// Peak resident set of this process image: VmHWM of /proc/self/status. Not
 /// getrusage().ru_maxrss: Linux carries that over exec from the address space the process
 /// came from, so a child spawned by a 20 MB parent would never report less than 20 MB.

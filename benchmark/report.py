@@ -34,6 +34,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_code  # noqa: E402  (after the path set-up)
+from report_common import cell, code, dig, num  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # where Debian's python3-matplotlib is importable
 REEXEC_ENV = "ROSETTA_REPORT_REEXEC"
@@ -75,22 +76,6 @@ DASH = "—"
 
 
 # --- small helpers ----------------------------------------------------------------------------
-def num(x):
-    """x as a finite float, or None (bools, strings, NaN, missing)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def dig(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
 def quantile(values, q):
     """Linear interpolation between closest ranks (as the schema's p95 and quartiles)."""
     xs = sorted(values)
@@ -142,10 +127,6 @@ def fmt_mb(b, missing=DASH):
     return missing if b is None else f"{b / 1e6:.1f}"
 
 
-def code(s):
-    return f"`{s}`"
-
-
 def md_text(s):
     """Free text from a JSON file as Markdown: `*`, `_`, `<`, `[` and `]` escaped outside
     backtick code spans (so '2*m*n*k' stays literal)."""
@@ -156,10 +137,6 @@ def md_text(s):
     parts = [esc(t) if i % 2 == 0 else t for i, t in enumerate(parts)]
     text = "`".join(parts)
     return text if tail is None else text + "\\`" + esc(tail)
-
-
-def cell(s):
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def table(headers, rows, align=None):

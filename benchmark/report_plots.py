@@ -8,6 +8,9 @@ Error bars are the first and third quartiles of the timed trials.
 
 import math
 
+import report_common
+from report_common import plain_log_ticks as _plain_log_ticks
+
 _plt = None
 
 TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
@@ -15,13 +18,7 @@ TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
 
 def load():
     global _plt
-    if _plt is None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        plt.rcParams.update({"svg.hashsalt": "rosetta-bench", "font.size": 9,
-                             "axes.titlesize": 10, "legend.fontsize": 8})
-        _plt = plt
+    _plt = report_common.load_pyplot("rosetta-bench")
     return _plt
 
 
@@ -32,20 +29,6 @@ def _time_unit(values):
         if top >= div:
             return div, name
     return 1.0, "ns"
-
-
-def _plain_log_ticks(axis, suffix=""):
-    """Log-axis tick labels as plain numbers (0.5, 1, 2) instead of 2×10⁰."""
-    from matplotlib.ticker import FuncFormatter
-    fmt = FuncFormatter(lambda v, _pos: f"{v:g}{suffix}")
-    axis.set_major_formatter(fmt)
-
-    def minor(v, _pos):
-        if v <= 0:
-            return ""
-        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
-        return f"{v:g}{suffix}" if round(mantissa, 6) in (2.0, 5.0) else ""
-    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _human(ns):

@@ -231,16 +231,6 @@ Stream stream(std::size_t elems, unsigned threads, int reps) {
   return s;
 }
 
-std::string compiler_id() {
-#if defined(__clang__)
-  return "clang";
-#elif defined(__GNUC__)
-  return "gcc";
-#else
-  return "unknown";
-#endif
-}
-
 json library_versions() {
   json v;
 #ifdef ROSETTA_HAS_EIGEN

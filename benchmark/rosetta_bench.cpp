@@ -563,16 +563,6 @@ json library_versions() {
   return v;
 }
 
-std::string compiler_id() {
-#if defined(__clang__)
-  return "clang";
-#elif defined(__GNUC__)
-  return "gcc";
-#else
-  return "unknown";
-#endif
-}
-
 /// Large single-threaded sgemm with the fastest backend compiled in, in GFLOPS (best of 3).
 double sgemm_gflops(std::size_t n) {
   double best = 0;

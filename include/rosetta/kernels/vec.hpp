@@ -109,14 +109,13 @@ template <class T>
 T exp_sub_sum(T* x, std::size_t n, T m) {
   T s[kLanes] = {};
   const std::size_t body = n - n % kLanes;
-  auto e = [](T v) { return exp_any(v); };
   for (std::size_t i = 0; i < body; i += kLanes)
     for (std::size_t j = 0; j < kLanes; ++j) {
-      x[i + j] = e(x[i + j] - m);
+      x[i + j] = exp_any(x[i + j] - m);
       s[j] += x[i + j];
     }
   for (std::size_t i = body; i < n; ++i) {
-    x[i] = e(x[i] - m);
+    x[i] = exp_any(x[i] - m);
     s[i - body] += x[i];
   }
   for (std::size_t w = kLanes / 2; w > 0; w /= 2)
