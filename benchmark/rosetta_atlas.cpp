@@ -395,7 +395,7 @@ int run(const Options& o, const std::string& filter, const std::string& backend_
   md["timestamp"] = bench::utc_timestamp();
   md["git_rev"] =
       bench::command_output("git -C '" ROSETTA_SOURCE_DIR "' rev-parse HEAD 2>/dev/null");
-  md["compiler"] = {{"id", compiler_id()},
+  md["compiler"] = {{"id", bench::compiler_id()},
                     {"version", __VERSION__},
                     {"flags", ROSETTA_BENCH_FLAGS},
                     {"build_type", ROSETTA_BENCH_BUILD_TYPE}};
