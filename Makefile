@@ -23,7 +23,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
-.PHONY: deps test sanitize bench bench-kernels bench-peers clean format format-check configure \
+.PHONY: deps test sanitize bench bench-kernels bench-peers calibrate clean format format-check configure \
         build configure-asan build-asan
 
 BUILD_DIR    ?= build
@@ -130,6 +130,18 @@ endef
 bench-kernels: configure
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-atlas
 	$(atlas_run)
+
+# --- Routing table of backend::Auto ------------------------------------------------------------
+# rosetta-calibrate times every gemm shape the model issues and every atlas kernel per backend
+# on this machine and writes the routing table; run a program with
+# ROSETTA_AUTO_TABLE=benchmarks/auto-table.txt to make backend::Auto use it (else the shipped
+# default, include/rosetta/backend/auto_default_table.hpp). --quick takes about 20 s here;
+# CALIBRATE_FLAGS="" runs the full calibration, "--verify" also times the routed model.
+CALIBRATE_FLAGS ?= --quick
+CALIBRATE_OUT   ?= benchmarks/auto-table.txt
+calibrate: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target rosetta-calibrate
+	$(BUILD_DIR)/benchmark/rosetta-calibrate --out $(CALIBRATE_OUT) $(CALIBRATE_FLAGS)
 
 # --- Formatting -----------------------------------------------------------------------------
 format:

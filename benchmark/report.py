@@ -838,6 +838,46 @@ class Page:
             self.add("")
         self.static_virtual_table(grid)
         self.kernel_tables()
+        self.auto_table()
+
+    def auto_table(self):
+        """backend::Auto (measured routing) against the fastest fixed backend of the same run."""
+        cpp = self.cpp
+        autos = [r for r in cpp.runs if r.policy.get("backend") == "auto"]
+        self.par("### Auto vs the best fixed backend (`cpp_auto`)", "",
+                 "`backend::Auto` routes every gemm to the backend a calibration measured "
+                 "fastest for its shape (`rosetta-calibrate`; docs/decisions.md). *best fixed*: "
+                 "the fastest median among the fixed backends with the same scalar, layout and "
+                 "dispatch in this run; *auto/best* < 1: the routed model is faster; *noise*: "
+                 "the larger IQR/median of the two.")
+        if not autos:
+            self.par("*No `auto` scenarios in this file.*")
+            return
+        rows = []
+        same = ("scalar", "layout", "dispatch")
+        for a in sorted(autos, key=lambda r: (REFERENCE_IDS.index(r.base_id)
+                                              if r.base_id in REFERENCE_IDS else 99,
+                                              policy_key(r.policy))):
+            fixed = [r for r in cpp.runs if r.base_id == a.base_id and "@" in r.id and r.usable
+                     and r.policy.get("backend") not in (None, "none", "auto")
+                     and all(r.policy.get(d) == a.policy.get(d) for d in same)]
+            best = min(fixed, key=lambda r: r.median, default=None)
+            ok = a.usable and best is not None
+            noise = (max((x.iqr or 0) / x.median for x in (a, best)) if ok else None)
+            rows.append([code(a.base_id), policy_name(a.policy, same),
+                         "failed" if a.error else fmt_time(a.median),
+                         best.policy.get("backend") if best else DASH,
+                         fmt_time(best.median) if best else DASH,
+                         fmt_ratio(a.median / best.median, 3) if ok else DASH,
+                         fmt_pct(noise) if noise is not None else DASH])
+        self.add(*table(["scenario", "policy", "auto", "best fixed", "its median", "auto/best",
+                         "noise"], rows, "llrlrrr"))
+        self.add("")
+        t = cpp.metadata.get("auto_table")
+        if isinstance(t, dict) and t.get("source"):
+            self.par(f"Routing table: {md_text(str(t['source']))} (fingerprint "
+                     f"{code(str(t.get('fingerprint')))}, {t.get('gemm_routes')} gemm routes, "
+                     f"fallback {t.get('fallback')}, {t.get('substituted')} substituted).")
 
     def static_virtual_table(self, grid):
         pairs = static_virtual_pairs(grid)

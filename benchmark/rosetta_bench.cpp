@@ -26,6 +26,7 @@
 
 #include "bench_batch.hpp"
 #include "bench_support.hpp"
+#include "rosetta/backend/auto.hpp"
 #include "rosetta/dispatch/select.hpp"
 #include "rosetta/dispatch/virtual.hpp"
 #include "rosetta/instances.hpp"
@@ -129,7 +130,8 @@ struct Measured {
   std::optional<double> loss;
   std::uint64_t flops = 0, tokens = 0;
   int inner_reps = 1;
-  RssSplit rss;  // sampled at the end of the timed loop, the scenario's state still alive
+  RssSplit rss;      // sampled at the end of the timed loop, the scenario's state still alive
+  json route_table;  // backend "auto": the routing table used (null otherwise)
 };
 
 struct RunOpts {
@@ -400,10 +402,62 @@ void run_kernel(const Scenario& sc, const RunOpts& o, Measured& m) {
   }
 }
 
+/// Which routing table backend::Auto uses in this process (loads it if need be).
+json route_table_json() {
+  const char* env = std::getenv(backend::Auto::kEnvVar);
+  json j = {{"env", env && *env ? json(env) : json(nullptr)}};
+  try {
+    const auto& t = backend::Auto::routes();
+    j["source"] = t.source();
+    j["fingerprint"] = fmt::format("{:016x}", t.fingerprint());
+    j["gemm_routes"] = t.gemm_routes();
+    j["atlas_routes"] = t.atlas_routes();
+    j["substituted"] = t.substituted();
+    j["fallback"] = std::string(routing::name(t.fallback()));
+  } catch (const std::exception& e) {
+    j["error"] = e.what();
+  }
+  return j;
+}
+
+/// backend "auto" (backend::Auto, measured routing): the model on Policy<T, RowMajor, Auto>,
+/// or the virtual twin over gemm_table<Auto>(). Not in visit_policy, which covers
+/// backend::Available only (Auto forwards to those).
+void measure_auto(const Scenario& sc, const RunOpts& o, Measured& m) {
+  const auto& p = sc.policy;
+  if (p.layout != "row")
+    throw std::invalid_argument("backend auto: the benchmark instantiates layout row only, not '" +
+                                p.layout + "'");
+  m.route_table = route_table_json();
+  if (m.route_table.contains("error")) throw std::runtime_error(m.route_table["error"]);
+  auto run = [&]<class T>() {
+    using P = Policy<T, RowMajor, backend::Auto>;
+    using Virtual = ModelRunner<VirtualTransformer<T, RowMajor>, VirtualTrainer<T, RowMajor>>;
+    if (p.dispatch == "static") {
+      ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
+    } else {
+      backend::Dynamic::Scope scope(backend::gemm_table<backend::Auto>());
+      Virtual::run(sc, o, m);
+    }
+    backend::Dynamic::Scope scope(backend::counting_gemm_table<backend::Auto>());
+    m.flops = Virtual::count_flops(sc);
+  };
+  if (p.scalar == "float")
+    run.template operator()<float>();
+  else if (p.scalar == "double")
+    run.template operator()<double>();
+  else
+    throw std::invalid_argument("scalar '" + p.scalar + "' is not one of: float, double");
+}
+
 /// Runs sc in this process with its policy chosen at run time.
 Measured measure(const Scenario& sc, const RunOpts& o) {
   Measured m;
   const auto& p = sc.policy;
+  if (p.backend == "auto") {
+    measure_auto(sc, o, m);
+    return m;
+  }
   const bool kernel =
       sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm;
   const std::string backend_name = p.backend == "none" ? "naive" : p.backend;
@@ -482,12 +536,23 @@ std::vector<Scenario> all_scenarios() {
     out.push_back(sc);
   };
   const auto backends = available_backends();
-  // The C++ grid: backend x layout x scalar x dispatch.
-  for (const char* base : {"dispatch_warm", "mem_train_step"})
+  // The C++ grid: backend x layout x scalar x dispatch. Each base is followed by its
+  // measured-routing variants (backend::Auto, axis cpp_auto), so they run close in time to
+  // the fixed backends they are compared with.
+  for (const char* base : {"dispatch_warm", "mem_train_step"}) {
     for (const auto& b : backends)
       for (const char* l : {"row", "col"})
         for (const char* s : {"float", "double"})
           for (const char* d : {"static", "virtual"}) variant(base, "cpp_grid", {s, l, b, d});
+    for (const char* s : {"float", "double"})
+      variant(base, "cpp_auto", {s, "row", "auto", "static"});
+  }
+  // Measured routing on the small preset, with every fixed backend beside it.
+  for (const char* base : {"scale_forward_256", "scale_train_256"})
+    for (const char* s : {"float", "double"}) {
+      for (const auto& b : backends) variant(base, "cpp_auto", {s, "row", b, "static"});
+      variant(base, "cpp_auto", {s, "row", "auto", "static"});
+    }
   // Batch and sequence scaling per backend (float/row/static).
   for (const auto& b : backends)
     for (const char* base :
@@ -528,6 +593,7 @@ json measured_to_json(const Measured& m, const std::optional<std::int64_t>& base
   j["flops"] = m.flops;
   j["tokens_per_iter"] = m.tokens;
   j["inner_reps"] = m.inner_reps;
+  if (!m.route_table.is_null()) j["route_table"] = m.route_table;
   return j;
 }
 
@@ -603,6 +669,7 @@ json scenario_json(const Scenario& sc, const json& r) {
                  {"backend", sc.policy.backend},
                  {"dispatch", sc.policy.dispatch},
                  {"name", sc.policy.name()}};
+  if (r.contains("route_table")) j["policy"]["route_table"] = r["route_table"];
   const std::vector<std::int64_t> t = r["timings_ns"];
   j["warmup_timings_ns"] = r["warmup_timings_ns"];
   j["timings_ns"] = t;
@@ -771,6 +838,9 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
   md["trials"] = o.trials;
   md["quick"] = quick;
   md["default_policy"] = "float/row/" + default_backend() + "/static";
+  // backend "auto" scenarios: the routing table their children load (each child also
+  // reports the one it used, in policy.route_table).
+  md["auto_table"] = route_table_json();
   md["peak"] = {{"fma_gflops", fma},
                 {"sgemm_gflops", sg},
                 {"sgemm_n", sg_n},

@@ -69,4 +69,10 @@ namespace rosetta::backend {
 /// Non-deduced scalar argument: lets gemm(…, 1.0, …) work for float views.
 template <class T>
 using scalar_arg = std::type_identity_t<std::remove_const_t<T>>;
+
+/// A gemm as a function pointer, for one scalar and layout: C <- alpha op(A) op(B) + beta C
+/// (the entries of dispatch/virtual.hpp's GemmTable and of backend::Auto's routes).
+template <class T, class L>
+using GemmFn = void (*)(Op opA, Op opB, T alpha, MatrixView<const T, L> A, MatrixView<const T, L> B,
+                        T beta, MatrixView<T, L> C);
 }  // namespace rosetta::backend

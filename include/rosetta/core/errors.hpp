@@ -57,6 +57,13 @@ class BackendError : public Error {
   using Error::Error;
 };
 
+/// A routing table for backend::Auto / atlas::auto_run that is malformed or names something
+/// this build does not have; the message starts with "<file>:<line>: ".
+class RouteTableError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 
 /// Concatenates the streamable parts into one message.

@@ -41,11 +41,6 @@
 
 namespace rosetta::backend {
 
-/// C <- alpha * op(A) * op(B) + beta * C for one scalar and layout (see backend/common.hpp).
-template <class T, class L>
-using GemmFn = void (*)(Op opA, Op opB, T alpha, MatrixView<const T, L> A, MatrixView<const T, L> B,
-                        T beta, MatrixView<T, L> C);
-
 /// A backend as data: one gemm per (scalar, layout). Tables handed to Dynamic must outlive
 /// their selection (the ones below are static).
 struct GemmTable {
