@@ -96,7 +96,8 @@ inline RssSplit rss_split() {
 
 // ---- statistics -------------------------------------------------------------------------
 /// Quantile q in [0, 1] of v by linear interpolation between order statistics.
-inline double quantile(std::vector<std::int64_t> v, double q) {
+template <class V>
+double quantile(std::vector<V> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   const double pos = q * static_cast<double>(v.size() - 1);

@@ -848,8 +848,13 @@ class Page:
                  "`backend::Auto` routes every gemm to the backend a calibration measured "
                  "fastest for its shape (`rosetta-calibrate`; docs/decisions.md). *best fixed*: "
                  "the fastest median among the fixed backends with the same scalar, layout and "
-                 "dispatch in this run; *auto/best* < 1: the routed model is faster; *noise*: "
-                 "the larger IQR/median of the two.")
+                 "dispatch in this run (separate processes, seconds apart); *auto/best* < 1: the "
+                 "routed model is faster; *noise*: the larger IQR/median of the two. *paired*: "
+                 "measured in the Auto scenario's own process after its timed loop — one model "
+                 "per backend (naive left out), each round times one iteration of each in "
+                 "rotating order — the median [quartiles] of the per-round ratio auto/fixed "
+                 "against the backend with the lowest paired median; this is the comparison to "
+                 "trust on a noisy machine.")
         if not autos:
             self.par("*No `auto` scenarios in this file.*")
             return
@@ -864,14 +869,23 @@ class Page:
             best = min(fixed, key=lambda r: r.median, default=None)
             ok = a.usable and best is not None
             noise = (max((x.iqr or 0) / x.median for x in (a, best)) if ok else None)
+            paired = a.raw.get("paired") if isinstance(a.raw.get("paired"), dict) else None
+            pb = paired.get("best") if paired else None
+            if pb and isinstance(paired.get("against", {}).get(pb), dict):
+                pr = paired["against"][pb]
+                ptxt = (f"{pb}: {fmt_ratio(pr['ratio_median'], 3)} "
+                        f"[{fmt_ratio(pr['ratio_q1'], 3)}–{fmt_ratio(pr['ratio_q3'], 3)}], "
+                        f"{paired.get('rounds')} rounds")
+            else:
+                ptxt = DASH
             rows.append([code(a.base_id), policy_name(a.policy, same),
                          "failed" if a.error else fmt_time(a.median),
                          best.policy.get("backend") if best else DASH,
                          fmt_time(best.median) if best else DASH,
                          fmt_ratio(a.median / best.median, 3) if ok else DASH,
-                         fmt_pct(noise) if noise is not None else DASH])
+                         fmt_pct(noise) if noise is not None else DASH, ptxt])
         self.add(*table(["scenario", "policy", "auto", "best fixed", "its median", "auto/best",
-                         "noise"], rows, "llrlrrr"))
+                         "noise", "paired auto/best"], rows, "llrlrrrl"))
         self.add("")
         t = cpp.metadata.get("auto_table")
         if isinstance(t, dict) and t.get("source"):

@@ -132,6 +132,8 @@ struct Measured {
   int inner_reps = 1;
   RssSplit rss;      // sampled at the end of the timed loop, the scenario's state still alive
   json route_table;  // backend "auto": the routing table used (null otherwise)
+  json paired;  // backend "auto": the paired comparison with the fixed backends (null otherwise)
+  std::optional<std::int64_t> peak_rss;  // set before extra work (the paired models) raises it
 };
 
 struct RunOpts {
@@ -420,6 +422,92 @@ json route_table_json() {
   return j;
 }
 
+/// One model of a paired comparison, behind a virtual work() (one call per timed iteration:
+/// the indirection costs nanoseconds against iterations of hundreds of microseconds).
+struct PairedModel {
+  virtual ~PairedModel() = default;
+  virtual void work() = 0;
+};
+
+template <class P>
+std::unique_ptr<PairedModel> paired_model(const Scenario& sc) {
+  using R = ModelRunner<Transformer<P>, Trainer<P>>;
+  struct Fwd final : PairedModel {
+    typename R::FwdState s;
+    explicit Fwd(const Scenario& c) : s(preset_config(c.preset), c.batch, c.seq, 0) {}
+    void work() override { s.work(); }
+  };
+  struct Train final : PairedModel {
+    typename R::TrainState s;
+    explicit Train(const Scenario& c) : s(preset_config(c.preset), c.batch, c.seq, 0) {}
+    void work() override { s.work(); }
+  };
+  if (sc.kind == Kind::Forward) return std::make_unique<Fwd>(sc);
+  if (sc.kind == Kind::Train) return std::make_unique<Train>(sc);
+  throw std::logic_error("paired comparison: not a forward or training scenario");
+}
+
+/// Paired comparison of backend::Auto with every fixed backend but naive, in this process:
+/// one model each (same seed and batch), all alive; each round times one iteration of every
+/// model, the order rotating from round to round, so slow drift of this shared machine hits
+/// all alike. Per fixed backend: the median and quartiles of the per-round ratio auto/fixed.
+/// Runs after the scenario's own timed loop, so it does not disturb its numbers; about
+/// 0.15 s per trial of the scenario (30 to 1000 rounds).
+template <class T>
+json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
+  std::vector<std::string> names{"auto"};
+  std::vector<std::unique_ptr<PairedModel>> models;
+  models.push_back(paired_model<Policy<T, RowMajor, backend::Auto>>(sc));
+  for (const auto& b : available_backends()) {
+    if (b == "naive") continue;  // 10-20x slower here: never the best, and slow to pair
+    visit_policy(sc.policy.scalar, "row", b, [&]<class P>() {
+      if constexpr (std::same_as<typename P::scalar, T> &&
+                    std::same_as<typename P::layout, RowMajor>)
+        models.push_back(paired_model<P>(sc));
+    });
+    names.push_back(b);
+  }
+  const std::size_t n = models.size();
+  // Rounds for about 0.15 s per trial of the scenario (1.5 s by default), 30 to 1000.
+  std::int64_t round_ns = 1;
+  for (int w = 0; w < std::max(o.warmup, 1); ++w) {
+    const auto t0 = wall_ns();
+    for (auto& mdl : models) mdl->work();
+    round_ns = std::max<std::int64_t>(wall_ns() - t0, 1);
+  }
+  const int rounds =
+      static_cast<int>(std::clamp<std::int64_t>(150'000'000LL * o.trials / round_ns, 30, 1000));
+  std::vector<std::vector<std::int64_t>> t(n);
+  for (int r = 0; r < rounds; ++r)
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (static_cast<std::size_t>(r) + k) % n;
+      const auto t0 = wall_ns();
+      models[i]->work();
+      t[i].push_back(wall_ns() - t0);
+    }
+  json against = json::object();
+  std::string best;
+  double best_median = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    std::vector<double> ratio(static_cast<std::size_t>(rounds));
+    for (std::size_t r = 0; r < ratio.size(); ++r)
+      ratio[r] =
+          static_cast<double>(t[0][r]) / static_cast<double>(std::max<std::int64_t>(t[i][r], 1));
+    const double med = quantile(t[i], 0.5);
+    against[names[i]] = {{"median_ns", std::llround(med)},
+                         {"ratio_median", quantile(ratio, 0.5)},
+                         {"ratio_q1", quantile(ratio, 0.25)},
+                         {"ratio_q3", quantile(ratio, 0.75)}};
+    if (best.empty() || med < best_median) best = names[i], best_median = med;
+  }
+  json out = {{"rounds", rounds},
+              {"auto_median_ns", std::llround(quantile(t[0], 0.5))},
+              {"against", against},
+              {"best", best.empty() ? json(nullptr) : json(best)}};
+  if (!best.empty()) out["ratio_to_best"] = against[best]["ratio_median"];
+  return out;
+}
+
 /// backend "auto" (backend::Auto, measured routing): the model on Policy<T, RowMajor, Auto>,
 /// or the virtual twin over gemm_table<Auto>(). Not in visit_policy, which covers
 /// backend::Available only (Auto forwards to those).
@@ -435,6 +523,10 @@ void measure_auto(const Scenario& sc, const RunOpts& o, Measured& m) {
     using Virtual = ModelRunner<VirtualTransformer<T, RowMajor>, VirtualTrainer<T, RowMajor>>;
     if (p.dispatch == "static") {
       ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
+      if (sc.kind == Kind::Forward || sc.kind == Kind::Train) {
+        m.peak_rss = peak_rss_bytes();  // the scenario's own peak, before the paired models
+        m.paired = paired_with_fixed<T>(sc, o);
+      }
     } else {
       backend::Dynamic::Scope scope(backend::gemm_table<backend::Auto>());
       Virtual::run(sc, o, m);
@@ -582,7 +674,7 @@ json measured_to_json(const Measured& m, const std::optional<std::int64_t>& base
   j["cpu_times_ns"] = m.cpu;
   j["alloc_bytes"] = m.alloc_bytes;
   j["alloc_count"] = m.alloc_count;
-  j["peak_rss_bytes"] = peak_rss_bytes();
+  j["peak_rss_bytes"] = m.peak_rss ? *m.peak_rss : peak_rss_bytes();
   j["rss_anon_bytes"] = opt_json(m.rss.anon);
   j["rss_file_bytes"] = opt_json(m.rss.file);
   j["baseline_rss_bytes"] = opt_json(baseline);
@@ -594,6 +686,7 @@ json measured_to_json(const Measured& m, const std::optional<std::int64_t>& base
   j["tokens_per_iter"] = m.tokens;
   j["inner_reps"] = m.inner_reps;
   if (!m.route_table.is_null()) j["route_table"] = m.route_table;
+  if (!m.paired.is_null()) j["paired"] = m.paired;
   return j;
 }
 
@@ -670,6 +763,7 @@ json scenario_json(const Scenario& sc, const json& r) {
                  {"dispatch", sc.policy.dispatch},
                  {"name", sc.policy.name()}};
   if (r.contains("route_table")) j["policy"]["route_table"] = r["route_table"];
+  if (r.contains("paired")) j["paired"] = r["paired"];
   const std::vector<std::int64_t> t = r["timings_ns"];
   j["warmup_timings_ns"] = r["warmup_timings_ns"];
   j["timings_ns"] = t;
