@@ -13,7 +13,8 @@
 // scale_forward_256 and scale_train_256, two token batches; --quick) or more batches and the
 // batch/sequence scaling scenarios too; recorded through the virtual twin with a recording
 // gemm table, every shape re-created with the leading dimensions and alpha/beta it had in the
-// model) timed on every gemm backend of this build. The winner is the lowest median; when the
+// model) timed on every gemm backend of this build (with Highway: backend::HwyGemm, "hwy", too).
+// The winner is the lowest median; when the
 // fallback backend (default_backend()) is within --tie (10 %) of it, the fallback: the noise of
 // this shared machine is a few per cent, and smaller wins in isolation did not carry over to
 // the model in interleaved A/B runs (docs/decisions.md).
@@ -411,6 +412,10 @@ std::string verify(const Workload& w, const Method& m) {
   std::apply(
       [&](auto... bk) { (add(decltype(bk)::name, backend::gemm_table<decltype(bk)>()), ...); },
       backend::Available{});
+#ifdef ROSETTA_HAS_HWY
+  // Our own Highway gemm: a routing target of Auto, not in Available, but a fixed backend here.
+  add(backend::HwyGemm::name, backend::gemm_table<backend::HwyGemm>());
+#endif
   race(cs, m);
   backend::Dynamic::set(backend::gemm_table<backend::Naive>());
   return comparison(cs, "auto");
@@ -433,6 +438,9 @@ std::string library_versions() {
 #endif
 #ifdef ROSETTA_ATLAS_HWY_DYNAMIC
   s += ", highway (dynamic target " + atlas::hwy_dynamic_target() + ")";
+#endif
+#ifdef ROSETTA_HAS_HWY
+  s += std::string(", hwy gemm (static target ") + hwy::TargetName(HWY_STATIC_TARGET) + ")";
 #endif
   return s;
 }

@@ -17,9 +17,12 @@
 #   rosetta::cblas  OpenBLAS + <cblas.h> + dl, ROSETTA_HAS_CBLAS=1,
 #                   ROSETTA_CBLAS_LIBRARY="<real path of the OpenBLAS shared object>"
 #   rosetta::hwy    Google Highway (hwy::hwy), ROSETTA_HAS_HWY=1, HWY_WANT_AVX3_DL=1: the SIMD
-#                   backend of the kernel atlas (include/rosetta/atlas/). Not a gemm backend of
-#                   Policy, so not part of rosetta::all.
-#   rosetta::all    every gemm backend above that was found (always created)
+#                   backend of the kernel atlas (include/rosetta/atlas/) and of backend::HwyGemm,
+#                   a gemm that backend::Auto can route to (not a Policy backend of its own:
+#                   not in backend::Available).
+#   rosetta::all    every backend above that was found (always created). Highway is in it so
+#                   that ROSETTA_HAS_HWY, which decides Auto's routing targets, is the same in
+#                   every translation unit that includes backend/auto.hpp.
 #
 # Results in the caller's scope:
 #   ROSETTA_BACKENDS_FOUND     list of backend names that were created
@@ -166,7 +169,7 @@ function(rosetta_setup_backends)
       if(hwy_VERSION)
         string(APPEND _info " ${hwy_VERSION}")
       endif()
-      set(ROSETTA_BACKEND_HWY_INFO "${_info} (headers: ${_inc}; atlas only, not in rosetta::all)"
+      set(ROSETTA_BACKEND_HWY_INFO "${_info} (headers: ${_inc}; atlas + backend::Auto's hwy gemm)"
           PARENT_SCOPE)
       list(APPEND _found hwy)
     else()
@@ -175,14 +178,12 @@ function(rosetta_setup_backends)
     endif()
   endif()
 
-  # --- rosetta::all (the gemm backends; Highway is the atlas's own) ------------------
+  # --- rosetta::all (every backend found, Highway included) ---------------------------
   _rosetta_make_backend_target(${ARG_MODE} all _tgt)
   if(_tgt)
     target_link_libraries(${_tgt} INTERFACE rosetta::rosetta)
     foreach(_b IN LISTS _found)
-      if(NOT _b STREQUAL "hwy")
-        target_link_libraries(${_tgt} INTERFACE rosetta::${_b})
-      endif()
+      target_link_libraries(${_tgt} INTERFACE rosetta::${_b})
     endforeach()
   endif()
 

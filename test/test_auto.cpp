@@ -215,7 +215,7 @@ TEST(RouteTableParse, BackendsThisBuildLacksAreErrorsOrSubstituted) {
   const std::string text = table("gemm float row N N 4 4 4 eigen\ngemm float row N N 8 8 8 blis\n");
   expect_error(text, c, 3,
                "gemm backend 'blis' is not compiled into this build (compiled in: "
-               "naive, eigen, openblas)");
+               "naive, eigen, openblas, hwy)");
   c.substitute_missing = true;
   c.gemm_fallback = GemmBackend::openblas;
   const RouteTable t = RouteTable::parse(text, "t", c);
@@ -378,6 +378,9 @@ struct CountingHooks {
 #ifdef ROSETTA_HAS_CBLAS
   H openblas{GemmBackend::openblas, &C::template gemm<GemmBackend::openblas, backend::Cblas>};
 #endif
+#ifdef ROSETTA_HAS_HWY
+  H hwy{GemmBackend::hwy, &C::template gemm<GemmBackend::hwy, backend::HwyGemm>};
+#endif
   CountingHooks() {
     C::calls.clear();
   }
@@ -440,6 +443,45 @@ TEST(AutoRouting, EachShapeRunsOnItsRoutedBackend) {
                                    MatrixView<const T, L>(b.matrix()), 0.0f, c.matrix()),
                ShapeError);
 }
+
+#ifdef ROSETTA_HAS_HWY
+/// A route naming "hwy" runs backend::HwyGemm (our own Highway gemm, not in Available), for
+/// both scalars and layouts; the result matches Naive.
+template <class T, class L>
+void expect_hwy_route(const char* scalar, const char* layout) {
+  SCOPED_TRACE(std::string(scalar) + "/" + layout);
+  const backend::Auto::Scope scope(RouteTable::parse(
+      table(std::string("gemm ") + scalar + " " + layout + " N T 64 192 64 hwy\n" + "gemm " +
+            scalar + " " + layout + " N T 8 8 8 naive\n"),
+      "hwy-routes", backend::Auto::catalog()));
+  EXPECT_EQ((backend::Auto::route<T, L>(Op::N, Op::T, 64, 192, 64)), GemmBackend::hwy);
+  EXPECT_EQ((backend::Auto::route<T, L>(Op::N, Op::T, 60, 200, 70)), GemmBackend::hwy);  // nearest
+  const CountingHooks<T, L> hooks;
+  auto& calls = Counted<T, L>::calls;
+  for (std::size_t m : {64, 60}) {
+    const std::size_t n = m == 64 ? 192 : 200, k = m == 64 ? 64 : 70;
+    auto A = filled<T, L>(m, k, 1);
+    auto B = filled<T, L>(n, k, 2);
+    Tensor<T, L> C({m, n}), ref({m, n});
+    backend::Auto::gemm(Op::N, Op::T, T(1), MatrixView<const T, L>(A.matrix()),
+                        MatrixView<const T, L>(B.matrix()), T(0), C.matrix());
+    backend::Naive::gemm(Op::N, Op::T, T(1), MatrixView<const T, L>(A.matrix()),
+                         MatrixView<const T, L>(B.matrix()), T(0), ref.matrix());
+    for (std::size_t i = 0; i < m * n; ++i)
+      EXPECT_NEAR(C.flat()[i], ref.flat()[i], T(1e-4) * (1 + std::fabs(ref.flat()[i])));
+  }
+  EXPECT_EQ(calls[GemmBackend::hwy], 2);
+  EXPECT_EQ(calls.size(), 1u);
+}
+
+TEST(AutoRouting, AHwyRouteRunsHwyGemm) {
+  EXPECT_TRUE(backend::Auto::catalog().gemm[static_cast<std::size_t>(GemmBackend::hwy)]);
+  expect_hwy_route<float, RowMajor>("float", "row");
+  expect_hwy_route<double, RowMajor>("double", "row");
+  expect_hwy_route<float, ColMajor>("float", "col");
+  expect_hwy_route<double, ColMajor>("double", "col");
+}
+#endif
 
 // ---------------------------------------------------------------------------------------
 // The model on Policy<T, L, Auto>
@@ -594,7 +636,10 @@ TYPED_TEST(AutoModel, MixedRoutesMatchDoubleRowNaive) {
   const Snapshot ref = snapshot<Policy<double, RowMajor, backend::Naive>>(b);
   // Every backend compiled in, each taking a band of sizes.
   std::string mixed = "rosetta-auto-table 1\n";
-  const auto names = available_backends();
+  auto names = available_backends();
+#ifdef ROSETTA_HAS_HWY
+  names.insert(names.begin() + 1, "hwy");  // a routing target beside the backends of Available
+#endif
   for (const char* scalar : {"float", "double"})
     for (const char* layout : {"row", "col"})
       for (const char* a : {"N", "T"})

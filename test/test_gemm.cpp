@@ -1,50 +1,22 @@
 // Every backend's gemm, for both layouts and both scalars, against a long-double reference
 // and against the Naive backend: all four (opA, opB), square and non-square sizes, alpha and
 // beta away from 1 and 0, views whose leading dimension exceeds their width, and edge cases.
+// (The checks are shared with test_hwy_gemm: gemm_check.hpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "gemm_check.hpp"
 #include "policies.hpp"
 
 namespace {
 using namespace rosetta;
 
-/// A matrix living inside a larger buffer: leading dimension = min_ld + pad, with the
-/// padding filled with a sentinel so writes outside the view are detected.
-template <class T, class L>
-struct Padded {
-  std::size_t rows, cols, ld;
-  std::vector<T> buf;
-  static constexpr T kSentinel = T(-777.25);
-
-  Padded(std::size_t r, std::size_t c, std::size_t pad, Rng& rng)
-      : rows(r), cols(c), ld(L::min_ld(r, c) + pad) {
-    const std::size_t outer = L::is_row_major ? r : c;
-    buf.assign(std::max<std::size_t>(1, outer) * ld, kSentinel);
-    auto v = view();
-    for (std::size_t i = 0; i < r; ++i)
-      for (std::size_t j = 0; j < c; ++j) v(i, j) = T(2 * rng.uniform() - 1);
-  }
-  MatrixView<T, L> view() { return MatrixView<T, L>(buf.data(), rows, cols, ld); }
-  MatrixView<const T, L> cview() const {
-    return MatrixView<const T, L>(buf.data(), rows, cols, ld);
-  }
-  /// Number of sentinel slots that were overwritten.
-  std::size_t padding_damage() const {
-    std::size_t bad = 0;
-    const std::size_t inner = L::is_row_major ? cols : rows;
-    for (std::size_t idx = 0; idx < buf.size(); ++idx)
-      if (idx % ld >= inner && buf[idx] != kSentinel) ++bad;
-    return bad;
-  }
-};
-
-struct Case {
-  std::size_t m, n, k;
-};
+using test::Case;
+using test::check_case;
+using test::Padded;
 
 // Sizes named by the issue (1, 7, 64, 65, 257) plus non-square shapes.
 const Case kCases[] = {{1, 1, 1},    {7, 7, 7},    {64, 64, 64}, {65, 65, 65}, {257, 257, 257},
@@ -54,55 +26,6 @@ const Op kOps[] = {Op::N, Op::T};
 template <class P>
 class Gemm : public ::testing::Test {};
 TYPED_TEST_SUITE(Gemm, test::Policies, test::PolicyName);
-
-/// Checks one gemm call of backend B against a long-double reference, element by element,
-/// with a bound proportional to the magnitudes that were summed (k * eps * sum|terms|).
-template <class P>
-void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha, typename P::scalar beta,
-                std::size_t pad) {
-  using T = typename P::scalar;
-  using L = typename P::layout;
-  using B = typename P::backend;
-  Rng rng(cs.m * 1000003 + cs.n * 1009 + cs.k, static_cast<int>(opA) * 2 + static_cast<int>(opB));
-  Padded<T, L> A(opA == Op::N ? cs.m : cs.k, opA == Op::N ? cs.k : cs.m, pad, rng);
-  Padded<T, L> Bm(opB == Op::N ? cs.k : cs.n, opB == Op::N ? cs.n : cs.k, pad + 1, rng);
-  Padded<T, L> C(cs.m, cs.n, pad + 2, rng);
-  Padded<T, L> Cn = C;  // same start for the Naive comparison
-  const Padded<T, L> C0 = C;
-
-  B::gemm(opA, opB, alpha, A.cview(), Bm.cview(), beta, C.view());
-  backend::Naive::gemm(opA, opB, alpha, A.cview(), Bm.cview(), beta, Cn.view());
-
-  const auto a = A.cview();
-  const auto b = Bm.cview();
-  const auto c = C.cview();
-  const auto cn = Cn.cview();
-  const auto c0 = C0.cview();
-  const long double eps = std::numeric_limits<T>::epsilon();
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < cs.m; ++i)
-    for (std::size_t j = 0; j < cs.n; ++j) {
-      long double ref = 0, mag = 0;
-      for (std::size_t p = 0; p < cs.k; ++p) {
-        const long double x = opA == Op::N ? a(i, p) : a(p, i);
-        const long double y = opB == Op::N ? b(p, j) : b(j, p);
-        ref += x * y;
-        mag += std::fabs(x * y);
-      }
-      ref = alpha * ref + beta * (long double)c0(i, j);
-      mag = std::fabs((long double)alpha) * mag + std::fabs(beta * (long double)c0(i, j));
-      const long double bound = 2 * (cs.k + 2) * eps * mag + std::numeric_limits<T>::min();
-      if (std::fabs(c(i, j) - ref) > bound || std::fabs(cn(i, j) - ref) > bound) {
-        if (++bad <= 3)
-          ADD_FAILURE() << P::name() << " m,n,k=" << cs.m << "," << cs.n << "," << cs.k
-                        << " op=" << int(opA) << int(opB) << " at (" << i << "," << j << "): got "
-                        << c(i, j) << ", naive " << cn(i, j) << ", ref " << (double)ref
-                        << ", bound " << (double)bound;
-      }
-    }
-  EXPECT_EQ(bad, 0u);
-  EXPECT_EQ(C.padding_damage(), 0u) << P::name() << ": wrote outside the C view";
-}
 
 TYPED_TEST(Gemm, MatchesReferenceForAllOpsAndSizes) {
   using T = typename TypeParam::scalar;

@@ -27,6 +27,10 @@
 //
 // Auto is deliberately not in backend::Available: every typed test over Available would be
 // instantiated once more for a backend that only forwards to the others; test_auto tests it.
+// Besides the backends of Available, Auto can route to backend::HwyGemm ("hwy", our own
+// Highway gemm, backend/hwy_gemm.hpp) when ROSETTA_HAS_HWY is defined; that macro must then be
+// the same in every translation unit of a program that includes this header (rosetta::all
+// defines it whenever Highway was found), like ROSETTA_HAS_EIGEN and the others.
 #pragma once
 
 #include <array>
@@ -45,6 +49,7 @@
 #include "rosetta/backend/auto_default_table.hpp"
 #include "rosetta/backend/auto_table.hpp"
 #include "rosetta/backend/common.hpp"
+#include "rosetta/backend/hwy_gemm.hpp"
 #include "rosetta/dispatch/select.hpp"
 
 namespace rosetta::backend {
@@ -75,6 +80,10 @@ constexpr GemmFn<T, L> compiled_fn(routing::GemmBackend b) {
     case routing::GemmBackend::openblas:
       return &call<Cblas, T, L>;
 #endif
+#ifdef ROSETTA_HAS_HWY
+    case routing::GemmBackend::hwy:
+      return &call<HwyGemm, T, L>;
+#endif
     default:
       return nullptr;
   }
@@ -102,7 +111,8 @@ struct Fns {
       {{compiled_fn<T, L>(routing::GemmBackend::naive)},
        {compiled_fn<T, L>(routing::GemmBackend::eigen)},
        {compiled_fn<T, L>(routing::GemmBackend::blis)},
-       {compiled_fn<T, L>(routing::GemmBackend::openblas)}}};
+       {compiled_fn<T, L>(routing::GemmBackend::openblas)},
+       {compiled_fn<T, L>(routing::GemmBackend::hwy)}}};
 };
 
 }  // namespace auto_detail

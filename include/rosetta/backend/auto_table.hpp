@@ -12,7 +12,7 @@
 //   gemm SCALAR LAYOUT OPA OPB M N K BACKEND   C = alpha op(A) op(B) + beta C with op(A) M x K,
 //                                              op(B) K x N (SCALAR float|double, LAYOUT
 //                                              row|col, OPA/OPB N|T) runs on BACKEND (naive
-//                                              eigen blis openblas)
+//                                              eigen blis openblas hwy)
 //
 // Lookup. gemm: the entry with the same scalar, layout, ops and (M, N, K); else the nearest
 // entry with the same scalar, layout and ops by |log(m n k) - log(M N K)| (ties: the smaller
@@ -60,10 +60,12 @@ inline constexpr std::string_view kMagic = "rosetta-auto-table";
 inline constexpr int kVersion = 1;
 
 // ---- gemm backends a route can name (their B::name) ------------------------------------------
-enum class GemmBackend : std::uint8_t { naive, eigen, blis, openblas };
-inline constexpr std::size_t kNumGemmBackends = 4;
+// hwy: backend::HwyGemm (backend/hwy_gemm.hpp), our own Highway gemm; a routing target only
+// (not in backend::Available).
+enum class GemmBackend : std::uint8_t { naive, eigen, blis, openblas, hwy };
+inline constexpr std::size_t kNumGemmBackends = 5;
 inline constexpr std::array<std::string_view, kNumGemmBackends> kGemmBackendNames = {
-    "naive", "eigen", "blis", "openblas"};
+    "naive", "eigen", "blis", "openblas", "hwy"};
 
 constexpr std::string_view name(GemmBackend b) {
   return kGemmBackendNames[static_cast<std::size_t>(b)];

@@ -1,0 +1,269 @@
+// backend::HwyGemm: our own gemm on Google Highway, with static dispatch: the code is compiled
+// for whatever -march the including translation unit has (AVX-512 with -march=native on the
+// development machine). Needs ROSETTA_HAS_HWY (link rosetta::hwy; rosetta::all links it when
+// Highway is found). It is a routing target of backend::Auto ("hwy"), deliberately not in
+// backend::Available (see backend/auto.hpp).
+//
+// Same contract as every backend (backend/common.hpp): C <- alpha op(A) op(B) + beta C, beta == 0
+// makes C write-only, empty operands, any leading dimensions, both layouts.
+//
+// Blocking scheme (one thread, row-major; a ColMajor product is run as the row-major product
+// C^T = op(B)^T op(A)^T, which reads the same memory with the operands and ops swapped):
+//
+//   for each block of kNc columns of C                       (j0)
+//     for each block of kKc steps of the inner dimension     (p0)
+//       pack op(B)[p0.., j0..] into panels of NR = kNv vectors' worth of columns:
+//         panel q holds kc rows of NR contiguous values, zero-padded past the last column,
+//         so the micro-kernel has no column tails and reads B at unit stride; packing is where
+//         op(B) = B^T is transposed (4x4 / 2x2 blocks in 128-bit registers)
+//       for each panel q (kc x NR values, sized to stay in L1)
+//         for each block of kMr rows of C: the micro-kernel
+//
+//   micro-kernel: a kMr x NR block of C in kMr * kNv vector registers; per inner step p it
+//   loads kNv vectors of the panel and broadcasts one element of op(A) per row
+//   (acc[r][v] += a(r, p) * b(p, v)). op(A) is not packed: a broadcast reads any address, so
+//   op(A) = A and op(A) = A^T are both read in place (a row-pointer per row, one stride per
+//   step). Then C <- alpha acc + beta C for the first k-block, C += alpha acc for the others;
+//   columns past the end of C go through a small stack buffer. Rows past the last whole block
+//   of kMr use a micro-kernel instantiated for that many rows.
+//
+// The packed panels live in a thread_local buffer that only grows: no allocation per call in
+// the steady state.
+#pragma once
+
+#ifdef ROSETTA_HAS_HWY
+
+// Highway 1.0.3 refuses -march=native on AVX3_DL CPUs unless this is set (see hwy_static.hpp).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL 1
+#endif
+
+#include <hwy/highway.h>
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+#include "rosetta/backend/common.hpp"
+#include "rosetta/core/aligned.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace rosetta::backend::hwy_gemm::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+/// The blocking constants (see the top of this file). kMr x kNv is the register block:
+/// kMr * kNv accumulators + kNv panel vectors + a broadcast fit the 32 AVX-512 registers.
+/// kKc: inner steps per packed panel (kKc x kNv vectors of T, 32 KiB with AVX-512: one panel
+/// stays in L1 while every row block of C runs over it). kNc: columns per packed block.
+/// Chosen by timing 6x4, 8x2, 8x3, 4x4, 4x2, 6x2, 10x2 and 12x2 blocks and kKc 128/256/512 on
+/// the model's shapes (64..512 rows, 64..1000 columns, inner 64..1024) on an AVX-512 CPU:
+/// float 8 x 2 vectors (8 x 32 values), double 6 x 4 vectors (6 x 32 values).
+template <class T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr std::size_t kMr = 8, kNv = 2, kKc = 256, kNc = 1024;
+};
+template <>
+struct Blocking<double> {
+  static constexpr std::size_t kMr = 6, kNv = 4, kKc = 128, kNc = 1024;
+};
+
+// ---- packing op(B) --------------------------------------------------------------------------
+
+#if HWY_TARGET != HWY_SCALAR  // (HWY_SCALAR, e.g. plain -march=x86-64: scalar packing below)
+/// Transposes a lanes x lanes block (4 x 4 floats or 2 x 2 doubles, one 128-bit register
+/// per row): dst[c * ldd + r] = src[r * lds + c].
+template <class T>
+HWY_INLINE void Transpose128(const T* HWY_RESTRICT src, std::size_t lds, T* HWY_RESTRICT dst,
+                             std::size_t ldd) {
+  const hn::Full128<T> d;
+  if constexpr (sizeof(T) == 4) {
+    const auto r0 = hn::LoadU(d, src), r1 = hn::LoadU(d, src + lds);
+    const auto r2 = hn::LoadU(d, src + 2 * lds), r3 = hn::LoadU(d, src + 3 * lds);
+    const auto t0 = hn::InterleaveLower(d, r0, r1);                 // a0 b0 a1 b1
+    const auto t1 = hn::InterleaveLower(d, r2, r3);                 // c0 d0 c1 d1
+    const auto t2 = hn::InterleaveUpper(d, r0, r1);                 // a2 b2 a3 b3
+    const auto t3 = hn::InterleaveUpper(d, r2, r3);                 // c2 d2 c3 d3
+    hn::StoreU(hn::ConcatLowerLower(d, t1, t0), d, dst);            // a0 b0 c0 d0
+    hn::StoreU(hn::ConcatUpperUpper(d, t1, t0), d, dst + ldd);      // a1 b1 c1 d1
+    hn::StoreU(hn::ConcatLowerLower(d, t3, t2), d, dst + 2 * ldd);  // a2 b2 c2 d2
+    hn::StoreU(hn::ConcatUpperUpper(d, t3, t2), d, dst + 3 * ldd);  // a3 b3 c3 d3
+  } else {
+    const auto r0 = hn::LoadU(d, src), r1 = hn::LoadU(d, src + lds);
+    hn::StoreU(hn::InterleaveLower(d, r0, r1), d, dst);        // a0 b0
+    hn::StoreU(hn::InterleaveUpper(d, r0, r1), d, dst + ldd);  // a1 b1
+  }
+}
+
+#endif
+
+/// Packs op(B)(p0 + p, j0 + j), p < kc, j < nc, into panels of nr columns:
+/// bp[q * kc * nr + p * nr + jj] = op(B)(p0 + p, j0 + q * nr + jj), zero where j >= nc.
+/// op(B) = B: B is K x N, row p at B + p * ldb. op(B) = B^T: B is N x K, column j of op(B) is
+/// row j of B (contiguous in p), so each panel is a transpose.
+template <class T>
+HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::size_t p0,
+                      std::size_t kc, std::size_t j0, std::size_t nc, std::size_t nr,
+                      T* HWY_RESTRICT bp) {
+  for (std::size_t q = 0; q * nr < nc; ++q) {
+    const std::size_t jq = j0 + q * nr, w = std::min(nr, nc - q * nr);
+    T* panel = bp + q * kc * nr;
+    if (opB == Op::N) {
+      for (std::size_t p = 0; p < kc; ++p) {
+        std::memcpy(panel + p * nr, B + (p0 + p) * ldb + jq, w * sizeof(T));
+        std::fill(panel + p * nr + w, panel + (p + 1) * nr, T(0));
+      }
+      continue;
+    }
+    if (w < nr)
+      for (std::size_t p = 0; p < kc; ++p)
+        std::fill(panel + p * nr + w, panel + (p + 1) * nr, T(0));
+    const T* src = B + jq * ldb + p0;  // src[j * ldb + p] = op(B)(p0 + p, jq + j)
+#if HWY_TARGET != HWY_SCALAR
+    constexpr std::size_t t = 16 / sizeof(T);  // the transposed block: t x t
+    std::size_t j = 0;
+    for (; j + t <= w; j += t) {
+      std::size_t p = 0;
+      for (; p + t <= kc; p += t) Transpose128(src + j * ldb + p, ldb, panel + p * nr + j, nr);
+      for (; p < kc; ++p)
+        for (std::size_t jj = j; jj < j + t; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
+    }
+    for (; j < w; ++j)
+      for (std::size_t p = 0; p < kc; ++p) panel[p * nr + j] = src[j * ldb + p];
+#else
+    for (std::size_t j = 0; j < w; ++j)
+      for (std::size_t p = 0; p < kc; ++p) panel[p * nr + j] = src[j * ldb + p];
+#endif
+  }
+}
+
+// ---- the micro-kernel -----------------------------------------------------------------------
+
+/// C[0..R) x [0..ncols) <- alpha * (op(A) rows x packed panel) + beta * C (beta == 0: C is not
+/// read). op(A)(r, p) = a[r * rs + p * ps]; the panel holds kc rows of kNv vectors.
+template <class T, std::size_t R, std::size_t NV>
+HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
+                            const T* HWY_RESTRICT panel, std::size_t kc, T* HWY_RESTRICT c,
+                            std::size_t ldc, std::size_t ncols, T alpha, T beta) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const std::size_t N = hn::Lanes(d);
+  V acc[R][NV];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  const T* row[R];
+  for (std::size_t r = 0; r < R; ++r) row[r] = a + r * rs;
+  std::size_t off = 0;
+  for (std::size_t p = 0; p < kc; ++p, off += ps, panel += NV * N) {
+    V b[NV];
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, panel + v * N);
+    for (std::size_t r = 0; r < R; ++r) {
+      const V x = hn::Set(d, row[r][off]);
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
+    }
+  }
+  const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
+  const bool read_c = beta != T(0);
+  for (std::size_t r = 0; r < R; ++r) {
+    T* cr = c + r * ldc;
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t j = v * N;
+      if (j >= ncols) break;
+      V x = hn::Mul(acc[r][v], va);
+      if (j + N <= ncols) {
+        if (read_c) x = hn::MulAdd(hn::LoadU(d, cr + j), vb, x);
+        hn::StoreU(x, d, cr + j);
+      } else {  // the last columns of C: through a stack buffer, never past the end of a row
+        HWY_ALIGN T tmp[hn::MaxLanes(hn::ScalableTag<T>())];
+        hn::Store(x, d, tmp);
+        for (std::size_t jj = 0; jj < ncols - j; ++jj)
+          cr[j + jj] = read_c ? tmp[jj] + beta * cr[j + jj] : tmp[jj];
+      }
+    }
+  }
+}
+
+/// The micro-kernel for the last rows < R of a column panel: dispatches on their number.
+template <class T, std::size_t R, std::size_t NV>
+HWY_INLINE void MicroKernelRows(std::size_t rows, const T* a, std::size_t rs, std::size_t ps,
+                                const T* panel, std::size_t kc, T* c, std::size_t ldc,
+                                std::size_t ncols, T alpha, T beta) {
+  if constexpr (R > 0) {
+    if (rows == R)
+      MicroKernel<T, R, NV>(a, rs, ps, panel, kc, c, ldc, ncols, alpha, beta);
+    else
+      MicroKernelRows<T, R - 1, NV>(rows, a, rs, ps, panel, kc, c, ldc, ncols, alpha, beta);
+  }
+}
+
+/// The packed-panel buffer of this thread, grown when a call needs more (never shrunk).
+template <class T>
+T* PackBuffer(std::size_t n) {
+  thread_local AlignedBuffer<T> buf;
+  if (buf.size() < n) buf = AlignedBuffer<T>(n);
+  return buf.data();
+}
+
+/// Row-major C (M x N, ldc) <- alpha op(A) op(B) + beta C; M, N, K >= 1. op(A) = A: A is
+/// M x K (lda); op(A) = A^T: A is K x M. Likewise B. Blocking: see the top of this file.
+template <class T, std::size_t MR = Blocking<T>::kMr, std::size_t NV = Blocking<T>::kNv,
+          std::size_t KC = Blocking<T>::kKc, std::size_t NC = Blocking<T>::kNc>
+HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                               const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
+                               T* C, std::size_t ldc) {
+  const std::size_t nr = NV * hn::Lanes(hn::ScalableTag<T>());
+  const std::size_t rs = opA == Op::N ? lda : 1, ps = opA == Op::N ? 1 : lda;
+  const std::size_t nc_max = std::min(N, (NC + nr - 1) / nr * nr);
+  T* bp = PackBuffer<T>(std::min(K, KC) * ((nc_max + nr - 1) / nr * nr));
+  for (std::size_t j0 = 0; j0 < N; j0 += nc_max) {
+    const std::size_t nc = std::min(nc_max, N - j0);
+    for (std::size_t p0 = 0; p0 < K; p0 += KC) {
+      const std::size_t kc = std::min(KC, K - p0);
+      PackB(opB, B, ldb, p0, kc, j0, nc, nr, bp);
+      const T b0 = p0 == 0 ? beta : T(1);  // later k-blocks accumulate
+      const T* a = A + p0 * ps;
+      for (std::size_t q = 0; q * nr < nc; ++q) {
+        const T* panel = bp + q * kc * nr;
+        const std::size_t ncols = std::min(nr, nc - q * nr);
+        T* c = C + j0 + q * nr;
+        std::size_t i = 0;
+        for (; i + MR <= M; i += MR)
+          MicroKernel<T, MR, NV>(a + i * rs, rs, ps, panel, kc, c + i * ldc, ldc, ncols, alpha, b0);
+        if (i < M)
+          MicroKernelRows<T, MR - 1, NV>(M - i, a + i * rs, rs, ps, panel, kc, c + i * ldc, ldc,
+                                         ncols, alpha, b0);
+      }
+    }
+  }
+}
+
+}  // namespace rosetta::backend::hwy_gemm::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+namespace rosetta::backend {
+
+struct HwyGemm {
+  static constexpr const char* name = "hwy";
+
+  /// C <- alpha * op(A) * op(B) + beta * C  (see backend/common.hpp for the edge cases).
+  template <class TA, class TB, class T, Layout L>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  static void gemm(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> B,
+                   scalar_arg<T> beta, MatrixView<T, L> C) {
+    const auto d = detail::check_gemm("HwyGemm::gemm", opA, opB, A, B, C);
+    if (detail::gemm_trivial(d, beta, C)) return;
+    namespace hg = hwy_gemm::HWY_NAMESPACE;
+    if constexpr (L::is_row_major)
+      hg::GemmRowMajor<T>(opA, opB, d.m, d.n, d.k, alpha, A.data(), A.ld(), B.data(), B.ld(), beta,
+                          C.data(), C.ld());
+    else  // column-major C is row-major C^T = op(B)^T op(A)^T over the same memory
+      hg::GemmRowMajor<T>(opB, opA, d.n, d.m, d.k, alpha, B.data(), B.ld(), A.data(), A.ld(), beta,
+                          C.data(), C.ld());
+  }
+};
+
+}  // namespace rosetta::backend
+
+#endif  // ROSETTA_HAS_HWY

@@ -1,0 +1,142 @@
+// backend::HwyGemm, our own Highway gemm (a routing target of backend::Auto, not in
+// backend::Available): the checks of test_gemm (gemm_check.hpp: a long-double reference and
+// backend::Naive, bounds relative to the sum of |a||b|, padding untouched) for float and
+// double, both layouts, all four (opA, opB), alpha/beta, leading dimensions above the width,
+// sizes 0, 1, odd and not multiples of the vector width, the model's shapes and the blocking
+// boundaries (several k-blocks, several column blocks, partial panels and row blocks).
+// Skipped when Highway is not compiled in.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <span>
+
+#include "gemm_check.hpp"
+#include "policies.hpp"
+
+#ifndef ROSETTA_HAS_HWY
+
+TEST(HwyGemm, NeedsHighway) {
+  GTEST_SKIP() << "built without Highway (ROSETTA_HAS_HWY): backend::HwyGemm is not compiled in";
+}
+
+#else
+
+#include <rosetta/backend/hwy_gemm.hpp>
+
+namespace {
+using namespace rosetta;
+using test::Case;
+using test::check_case;
+using test::Padded;
+
+static_assert(Backend<backend::HwyGemm>);
+
+template <class P>
+class HwyGemm : public ::testing::Test {};
+using HwyPolicies = test::ToGTest<test::PoliciesFor<backend::HwyGemm> >::type;
+TYPED_TEST_SUITE(HwyGemm, HwyPolicies, test::PolicyName);
+
+const Op kOps[] = {Op::N, Op::T};
+
+// Small and odd sizes (AVX-512 holds 16 floats / 8 doubles; the register blocks are 8 x 32
+// floats and 6 x 32 doubles), and non-square shapes.
+const Case kSizes[] = {{1, 1, 1},    {1, 2, 3},    {2, 1, 5},    {5, 3, 1},    {7, 7, 7},
+                       {13, 17, 19}, {15, 33, 9},  {31, 47, 65}, {64, 64, 64}, {65, 65, 65},
+                       {9, 129, 33}, {257, 1, 64}, {1, 257, 7},  {65, 7, 1},   {3, 64, 2}};
+// The model's products (tiny: hidden 64, 64 tokens; small: hidden 256), e.g. C = X W^T.
+const Case kModel[] = {{64, 192, 64}, {64, 64, 64}, {64, 256, 64}, {64, 64, 256}, {16, 1000, 64},
+                       {64, 4, 64},   {8, 8, 64},   {32, 32, 16},  {1, 256, 64},  {3, 1024, 256}};
+// Blocking boundaries: more columns than one packed block (1024), inner dimension over one
+// k-block (256 floats, 128 doubles), both.
+const Case kBlocks[] = {{17, 1100, 40}, {9, 40, 600}, {70, 70, 300}, {11, 1030, 260}};
+
+TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
+  using T = typename TypeParam::scalar;
+  for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
+                            std::span<const Case>(kBlocks)})
+    for (const Case& cs : cases)
+      for (Op oa : kOps)
+        for (Op ob : kOps) check_case<TypeParam>(cs, oa, ob, T(1), T(0), 0);
+}
+
+TYPED_TEST(HwyGemm, AlphaBetaAndLeadingDimensionAboveWidth) {
+  using T = typename TypeParam::scalar;
+  for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
+                            std::span<const Case>(kBlocks)})
+    for (const Case& cs : cases)
+      for (Op oa : kOps)
+        for (Op ob : kOps) {
+          check_case<TypeParam>(cs, oa, ob, T(-0.75), T(1.5), 3);
+          check_case<TypeParam>(cs, oa, ob, T(2), T(1), 1);  // C += 2 op(A) op(B)
+        }
+}
+
+TYPED_TEST(HwyGemm, BetaZeroMakesCWriteOnly) {
+  using T = typename TypeParam::scalar;
+  using L = typename TypeParam::layout;
+  using B = typename TypeParam::backend;
+  const Case cases[] = {{1, 1, 1},    {7, 7, 7},    {33, 17, 5},
+                        {64, 64, 64}, {65, 65, 65}, {9, 40, 300}};
+  for (const Case& cs : cases)
+    for (Op oa : kOps)
+      for (Op ob : kOps) {
+        Rng rng(cs.m + cs.n + cs.k);
+        Padded<T, L> A(oa == Op::N ? cs.m : cs.k, oa == Op::N ? cs.k : cs.m, 1, rng);
+        Padded<T, L> Bm(ob == Op::N ? cs.k : cs.n, ob == Op::N ? cs.n : cs.k, 2, rng);
+        Padded<T, L> C(cs.m, cs.n, 3, rng), Cn(cs.m, cs.n, 3, rng);
+        for (std::size_t i = 0; i < cs.m; ++i)
+          for (std::size_t j = 0; j < cs.n; ++j)
+            C.view()(i, j) = std::numeric_limits<T>::quiet_NaN();
+        B::gemm(oa, ob, T(2), A.cview(), Bm.cview(), T(0), C.view());
+        backend::Naive::gemm(oa, ob, T(2), A.cview(), Bm.cview(), T(0), Cn.view());
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < cs.m; ++i)
+          for (std::size_t j = 0; j < cs.n; ++j) {
+            const T got = C.cview()(i, j), want = Cn.cview()(i, j);
+            const T tol = T(4) * static_cast<T>(cs.k + 2) * std::numeric_limits<T>::epsilon() *
+                          static_cast<T>(2 * cs.k);  // |a|, |b| <= 1
+            if (!std::isfinite(got) || std::fabs(got - want) > tol) ++bad;
+          }
+        EXPECT_EQ(bad, 0u) << TypeParam::name() << " m,n,k=" << cs.m << "," << cs.n << "," << cs.k
+                           << " op=" << int(oa) << int(ob);
+        EXPECT_EQ(C.padding_damage(), 0u);
+      }
+}
+
+TYPED_TEST(HwyGemm, EmptyOperands) {
+  using T = typename TypeParam::scalar;
+  using L = typename TypeParam::layout;
+  using B = typename TypeParam::backend;
+  Rng rng(5);
+  // k == 0: C <- beta * C (zeros for beta == 0, even over NaN).
+  Padded<T, L> A(3, 0, 0, rng), Bm(0, 4, 0, rng), C(3, 4, 0, rng);
+  const Padded<T, L> C0 = C;
+  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(2), C.view());
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), 2 * C0.cview()(i, j));
+  C.view()(0, 0) = std::numeric_limits<T>::quiet_NaN();
+  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view());
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), T(0));
+  // m == 0 or n == 0: nothing happens and nothing throws.
+  Padded<T, L> A0(0, 5, 0, rng), B5(5, 4, 0, rng), C0x4(0, 4, 0, rng);
+  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A0.cview(), B5.cview(), T(0), C0x4.view()));
+  Padded<T, L> A35(3, 5, 0, rng), B50(5, 0, 0, rng), C30(3, 0, 0, rng);
+  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A35.cview(), B50.cview(), T(0), C30.view()));
+}
+
+TYPED_TEST(HwyGemm, ShapeMismatchThrows) {
+  using T = typename TypeParam::scalar;
+  using L = typename TypeParam::layout;
+  using B = typename TypeParam::backend;
+  Rng rng(9);
+  Padded<T, L> A(2, 3, 0, rng), Bm(4, 5, 0, rng), C(2, 5, 0, rng), Cbad(3, 5, 0, rng);
+  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view()), ShapeError);
+  Padded<T, L> B3(3, 5, 0, rng);
+  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), B3.cview(), T(0), Cbad.view()), ShapeError);
+}
+
+}  // namespace
+
+#endif  // ROSETTA_HAS_HWY
