@@ -447,12 +447,15 @@ std::unique_ptr<PairedModel> paired_model(const Scenario& sc) {
   throw std::logic_error("paired comparison: not a forward or training scenario");
 }
 
-/// Paired comparison of backend::Auto with every fixed backend but naive, in this process:
-/// one model each (same seed and batch), all alive; each round times one iteration of every
-/// model, the order rotating from round to round, so slow drift of this shared machine hits
-/// all alike. Per fixed backend: the median and quartiles of the per-round ratio auto/fixed.
-/// Runs after the scenario's own timed loop, so it does not disturb its numbers; about
-/// 0.15 s per trial of the scenario (30 to 1000 rounds).
+/// Paired comparison of backend::Auto with every fixed backend but naive (and our Highway
+/// gemm, backend::HwyGemm, as a fixed backend where it is compiled in), in this process:
+/// one model each (same seed and batch), all alive; each round runs every model twice in a
+/// row and times the second iteration (the first brings its data and code back into the
+/// caches the other models evicted: a steady state like the scenario's own loop), the order
+/// rotating from round to round, so slow drift of this shared machine hits all alike. Per
+/// fixed backend: the median and quartiles of the per-round ratio auto/fixed. Runs after the
+/// scenario's own timed loop, so it does not disturb its numbers; about 0.15 s per trial of
+/// the scenario (30 to 1000 rounds).
 template <class T>
 json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
   std::vector<std::string> names{"auto"};
@@ -467,8 +470,13 @@ json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
     });
     names.push_back(b);
   }
+#ifdef ROSETTA_HAS_HWY
+  models.push_back(paired_model<Policy<T, RowMajor, backend::HwyGemm>>(sc));
+  names.emplace_back(backend::HwyGemm::name);
+#endif
   const std::size_t n = models.size();
-  // Rounds for about 0.15 s per trial of the scenario (1.5 s by default), 30 to 1000.
+  // Rounds for about 0.15 s per trial of the scenario (1.5 s by default; 2 runs per model and
+  // round), 30 to 1000.
   std::int64_t round_ns = 1;
   for (int w = 0; w < std::max(o.warmup, 1); ++w) {
     const auto t0 = wall_ns();
@@ -476,11 +484,12 @@ json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
     round_ns = std::max<std::int64_t>(wall_ns() - t0, 1);
   }
   const int rounds =
-      static_cast<int>(std::clamp<std::int64_t>(150'000'000LL * o.trials / round_ns, 30, 1000));
+      static_cast<int>(std::clamp<std::int64_t>(75'000'000LL * o.trials / round_ns, 30, 1000));
   std::vector<std::vector<std::int64_t>> t(n);
   for (int r = 0; r < rounds; ++r)
     for (std::size_t k = 0; k < n; ++k) {
       const std::size_t i = (static_cast<std::size_t>(r) + k) % n;
+      models[i]->work();  // untimed: brings this model's data and code back into the caches
       const auto t0 = wall_ns();
       models[i]->work();
       t[i].push_back(wall_ns() - t0);
@@ -508,30 +517,41 @@ json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
   return out;
 }
 
-/// backend "auto" (backend::Auto, measured routing): the model on Policy<T, RowMajor, Auto>,
-/// or the virtual twin over gemm_table<Auto>(). Not in visit_policy, which covers
-/// backend::Available only (Auto forwards to those).
-void measure_auto(const Scenario& sc, const RunOpts& o, Measured& m) {
+/// The backends outside backend::Available (so not in visit_policy), row-major only:
+/// "auto" (backend::Auto, measured routing; it forwards to the others) and "hwy"
+/// (backend::HwyGemm, our Highway gemm, which Auto routes to; where Highway is compiled in).
+/// The model on Policy<T, RowMajor, B> or the virtual twin over gemm_table<B>(), or the
+/// matmul kernel. For "auto" also the routing table and the paired comparison.
+template <class B>
+void measure_extra(const Scenario& sc, const RunOpts& o, Measured& m) {
   const auto& p = sc.policy;
   if (p.layout != "row")
-    throw std::invalid_argument("backend auto: the benchmark instantiates layout row only, not '" +
-                                p.layout + "'");
-  m.route_table = route_table_json();
-  if (m.route_table.contains("error")) throw std::runtime_error(m.route_table["error"]);
+    throw std::invalid_argument("backend " + p.backend +
+                                ": the benchmark instantiates layout row only, not '" + p.layout +
+                                "'");
+  constexpr bool is_auto = std::same_as<B, backend::Auto>;
+  if constexpr (is_auto) {
+    m.route_table = route_table_json();
+    if (m.route_table.contains("error")) throw std::runtime_error(m.route_table["error"]);
+  }
   auto run = [&]<class T>() {
-    using P = Policy<T, RowMajor, backend::Auto>;
+    if (sc.kind == Kind::Matmul) {
+      run_kernel<T, RowMajor, B>(sc, o, m);
+      return;
+    }
+    using P = Policy<T, RowMajor, B>;
     using Virtual = ModelRunner<VirtualTransformer<T, RowMajor>, VirtualTrainer<T, RowMajor>>;
     if (p.dispatch == "static") {
       ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
-      if (sc.kind == Kind::Forward || sc.kind == Kind::Train) {
+      if (is_auto && (sc.kind == Kind::Forward || sc.kind == Kind::Train)) {
         m.peak_rss = peak_rss_bytes();  // the scenario's own peak, before the paired models
         m.paired = paired_with_fixed<T>(sc, o);
       }
     } else {
-      backend::Dynamic::Scope scope(backend::gemm_table<backend::Auto>());
+      backend::Dynamic::Scope scope(backend::gemm_table<B>());
       Virtual::run(sc, o, m);
     }
-    backend::Dynamic::Scope scope(backend::counting_gemm_table<backend::Auto>());
+    backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
     m.flops = Virtual::count_flops(sc);
   };
   if (p.scalar == "float")
@@ -547,9 +567,15 @@ Measured measure(const Scenario& sc, const RunOpts& o) {
   Measured m;
   const auto& p = sc.policy;
   if (p.backend == "auto") {
-    measure_auto(sc, o, m);
+    measure_extra<backend::Auto>(sc, o, m);
     return m;
   }
+#ifdef ROSETTA_HAS_HWY
+  if (p.backend == backend::HwyGemm::name) {
+    measure_extra<backend::HwyGemm>(sc, o, m);
+    return m;
+  }
+#endif
   const bool kernel =
       sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm;
   const std::string backend_name = p.backend == "none" ? "naive" : p.backend;
@@ -628,6 +654,11 @@ std::vector<Scenario> all_scenarios() {
     out.push_back(sc);
   };
   const auto backends = available_backends();
+  // Row-major, static only: backend::Auto's fixed targets outside Available (our Highway gemm).
+  std::vector<std::string> extra_fixed;
+#ifdef ROSETTA_HAS_HWY
+  extra_fixed.emplace_back(backend::HwyGemm::name);
+#endif
   // The C++ grid: backend x layout x scalar x dispatch. Each base is followed by its
   // measured-routing variants (backend::Auto, axis cpp_auto), so they run close in time to
   // the fixed backends they are compared with.
@@ -636,13 +667,16 @@ std::vector<Scenario> all_scenarios() {
       for (const char* l : {"row", "col"})
         for (const char* s : {"float", "double"})
           for (const char* d : {"static", "virtual"}) variant(base, "cpp_grid", {s, l, b, d});
-    for (const char* s : {"float", "double"})
+    for (const char* s : {"float", "double"}) {
+      for (const auto& b : extra_fixed) variant(base, "cpp_auto", {s, "row", b, "static"});
       variant(base, "cpp_auto", {s, "row", "auto", "static"});
+    }
   }
   // Measured routing on the small preset, with every fixed backend beside it.
   for (const char* base : {"scale_forward_256", "scale_train_256"})
     for (const char* s : {"float", "double"}) {
       for (const auto& b : backends) variant(base, "cpp_auto", {s, "row", b, "static"});
+      for (const auto& b : extra_fixed) variant(base, "cpp_auto", {s, "row", b, "static"});
       variant(base, "cpp_auto", {s, "row", "auto", "static"});
     }
   // Batch and sequence scaling per backend (float/row/static).
@@ -655,6 +689,11 @@ std::vector<Scenario> all_scenarios() {
   for (const char* l : {"row", "col"})
     for (const char* s : {"float", "double"}) {
       for (const auto& b : backends) variant("kernel_matmul", "cpp_kernels", {s, l, b, "static"});
+      if (std::string_view(l) == "row") {
+        for (const auto& b : extra_fixed)
+          variant("kernel_matmul", "cpp_kernels", {s, l, b, "static"});
+        variant("kernel_matmul", "cpp_kernels", {s, l, "auto", "static"});
+      }
       variant("kernel_softmax", "cpp_kernels", {s, l, "none", "static"});
       variant("kernel_rmsnorm", "cpp_kernels", {s, l, "none", "static"});
     }

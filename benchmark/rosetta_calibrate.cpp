@@ -15,7 +15,7 @@
 // gemm table, every shape re-created with the leading dimensions and alpha/beta it had in the
 // model) timed on every gemm backend of this build (with Highway: backend::HwyGemm, "hwy", too).
 // The winner is the lowest median; when the
-// fallback backend (default_backend()) is within --tie (10 %) of it, the fallback: the noise of
+// fallback backend (Auto::fallback()) is within --tie (10 %) of it, the fallback: the noise of
 // this shared machine is a few per cent, and smaller wins in isolation did not carry over to
 // the model in interleaved A/B runs (docs/decisions.md).
 //

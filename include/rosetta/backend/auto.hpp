@@ -9,7 +9,7 @@
 // default (backend/auto_default_table.hpp, written by rosetta-calibrate on the development
 // machine). A table from a file is checked strictly: an entry naming a backend this build
 // lacks is a RouteTableError. The shipped default must work in every build, so its entries
-// that name a missing backend go to the fallback backend instead (default_backend(): eigen,
+// that name a missing backend go to the fallback backend instead (fallback(): hwy, eigen,
 // openblas, blis, naive, the first compiled in) and are counted in substituted().
 // If ROSETTA_AUTO_TABLE names a file that does not load, every Auto gemm throws that
 // RouteTableError until a valid table is loaded (nothing is silently ignored).
@@ -89,10 +89,14 @@ constexpr GemmFn<T, L> compiled_fn(routing::GemmBackend b) {
   }
 }
 
-/// The backend of default_backend() (the fallback) as a type: Eigen, else OpenBLAS, else
-/// BLIS, else Naive. Auto::gemm calls it directly (inlined, like a static policy would)
-/// when a gemm is routed to it.
-#if defined(ROSETTA_HAS_EIGEN)
+/// Auto's fallback backend (shapes without a route, ties in calibration, default-table entries
+/// naming a backend this build lacks) as a type: our Highway gemm where it is compiled in (the
+/// fastest single backend on the model's shapes here, see docs/decisions.md), else
+/// default_backend()'s order: Eigen, OpenBLAS, BLIS, Naive. Auto::gemm calls it directly
+/// (inlined, like a static policy would) when a gemm is routed to it.
+#if defined(ROSETTA_HAS_HWY)
+using Preferred = HwyGemm;
+#elif defined(ROSETTA_HAS_EIGEN)
 using Preferred = Eigen;
 #elif defined(ROSETTA_HAS_CBLAS)
 using Preferred = Cblas;
@@ -157,14 +161,20 @@ struct Auto {
     return initialise();
   }
 
-  /// What this build has: the gemm backends compiled in and the fallback (default_backend()).
+  /// The backend of gemms without a route (auto_detail::Preferred: hwy, else eigen, openblas,
+  /// blis, naive, the first compiled in).
+  static routing::GemmBackend fallback() {
+    return *routing::gemm_backend_from_name(auto_detail::Preferred::name);
+  }
+
+  /// What this build has: the gemm backends compiled in and the fallback (fallback()).
   /// The atlas side is not known here (atlas/auto.hpp's route_catalog() adds it).
   static routing::Catalog catalog(bool substitute_missing = false) {
     routing::Catalog c;
     for (std::size_t i = 0; i < routing::kNumGemmBackends; ++i)
       c.gemm[i] = auto_detail::compiled_fn<float, RowMajor>(static_cast<routing::GemmBackend>(i)) !=
                   nullptr;
-    c.gemm_fallback = *routing::gemm_backend_from_name(default_backend());
+    c.gemm_fallback = fallback();
     c.substitute_missing = substitute_missing;
     return c;
   }
