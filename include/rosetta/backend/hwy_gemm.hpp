@@ -59,6 +59,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 /// Chosen by timing 6x4, 8x2, 8x3, 4x4, 4x2, 6x2, 10x2 and 12x2 blocks and kKc 128/256/512 on
 /// the model's shapes (64..512 rows, 64..1000 columns, inner 64..1024) on an AVX-512 CPU:
 /// float 8 x 2 vectors (8 x 32 values), double 6 x 4 vectors (6 x 32 values).
+/// op(B) = B is read in place, unpacked, when C has at most this many blocks of kMr rows.
+inline constexpr std::size_t kDirectRowBlocks = 2;
+
 template <class T>
 struct Blocking;
 template <>
@@ -145,8 +148,9 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
 /// read). op(A)(r, p) = a[r * rs + p * ps]; the panel holds kc rows of kNv vectors.
 template <class T, std::size_t R, std::size_t NV>
 HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
-                            const T* HWY_RESTRICT panel, std::size_t kc, T* HWY_RESTRICT c,
-                            std::size_t ldc, std::size_t ncols, T alpha, T beta) {
+                            const T* HWY_RESTRICT panel, std::size_t pstride, std::size_t kc,
+                            T* HWY_RESTRICT c, std::size_t ldc, std::size_t ncols, T alpha,
+                            T beta) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
@@ -156,9 +160,9 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   const T* row[R];
   for (std::size_t r = 0; r < R; ++r) row[r] = a + r * rs;
   std::size_t off = 0;
-  for (std::size_t p = 0; p < kc; ++p, off += ps, panel += NV * N) {
+  for (std::size_t p = 0; p < kc; ++p, off += ps, panel += pstride) {
     V b[NV];
-    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, panel + v * N);
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + v * N);
     for (std::size_t r = 0; r < R; ++r) {
       const V x = hn::Set(d, row[r][off]);
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
@@ -188,13 +192,14 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
 /// The micro-kernel for the last rows < R of a column panel: dispatches on their number.
 template <class T, std::size_t R, std::size_t NV>
 HWY_INLINE void MicroKernelRows(std::size_t rows, const T* a, std::size_t rs, std::size_t ps,
-                                const T* panel, std::size_t kc, T* c, std::size_t ldc,
-                                std::size_t ncols, T alpha, T beta) {
+                                const T* panel, std::size_t pstride, std::size_t kc, T* c,
+                                std::size_t ldc, std::size_t ncols, T alpha, T beta) {
   if constexpr (R > 0) {
     if (rows == R)
-      MicroKernel<T, R, NV>(a, rs, ps, panel, kc, c, ldc, ncols, alpha, beta);
+      MicroKernel<T, R, NV>(a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha, beta);
     else
-      MicroKernelRows<T, R - 1, NV>(rows, a, rs, ps, panel, kc, c, ldc, ncols, alpha, beta);
+      MicroKernelRows<T, R - 1, NV>(rows, a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha,
+                                    beta);
   }
 }
 
@@ -217,23 +222,37 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   const std::size_t rs = opA == Op::N ? lda : 1, ps = opA == Op::N ? 1 : lda;
   const std::size_t nc_max = std::min(N, (NC + nr - 1) / nr * nr);
   T* bp = PackBuffer<T>(std::min(K, KC) * ((nc_max + nr - 1) / nr * nr));
+  // Few rows of C (each panel used by at most kDirectRowBlocks row blocks) and op(B) = B: the
+  // micro-kernel reads B in place (rows of B are contiguous), only a partial last panel is
+  // packed. Packing would copy all of B to use it a few times; with B cold in memory (the
+  // weights, in a training step) the copy cost more than the strided reads.
+  const bool direct = opB == Op::N && M <= kDirectRowBlocks * MR;
   for (std::size_t j0 = 0; j0 < N; j0 += nc_max) {
     const std::size_t nc = std::min(nc_max, N - j0);
     for (std::size_t p0 = 0; p0 < K; p0 += KC) {
       const std::size_t kc = std::min(KC, K - p0);
-      PackB(opB, B, ldb, p0, kc, j0, nc, nr, bp);
+      if (!direct)
+        PackB(opB, B, ldb, p0, kc, j0, nc, nr, bp);
+      else if (const std::size_t whole = nc / nr * nr; whole < nc)  // only the last, partial panel
+        PackB(opB, B, ldb, p0, kc, j0 + whole, nc - whole, nr, bp);
       const T b0 = p0 == 0 ? beta : T(1);  // later k-blocks accumulate
       const T* a = A + p0 * ps;
       for (std::size_t q = 0; q * nr < nc; ++q) {
-        const T* panel = bp + q * kc * nr;
         const std::size_t ncols = std::min(nr, nc - q * nr);
+        const T* panel = bp + q * kc * nr;
+        std::size_t pstride = nr;
+        if (direct) {
+          panel = ncols == nr ? B + p0 * ldb + j0 + q * nr : bp;
+          pstride = ncols == nr ? ldb : nr;
+        }
         T* c = C + j0 + q * nr;
         std::size_t i = 0;
         for (; i + MR <= M; i += MR)
-          MicroKernel<T, MR, NV>(a + i * rs, rs, ps, panel, kc, c + i * ldc, ldc, ncols, alpha, b0);
+          MicroKernel<T, MR, NV>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
+                                 alpha, b0);
         if (i < M)
-          MicroKernelRows<T, MR - 1, NV>(M - i, a + i * rs, rs, ps, panel, kc, c + i * ldc, ldc,
-                                         ncols, alpha, b0);
+          MicroKernelRows<T, MR - 1, NV>(M - i, a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc,
+                                         ldc, ncols, alpha, b0);
       }
     }
   }
