@@ -157,6 +157,36 @@ TEST(RouteTableParse, NearestRouteByLogOfTheProduct) {
   EXPECT_EQ(t.gemm(b, 0, 64, 64), GemmBackend::naive);
 }
 
+// gemm() memoises nearest routes per thread: the memo must never answer for another table,
+// including a later table built at the address of a destroyed one, nor for another bucket.
+TEST(RouteTableParse, NearestRouteMemoNeverMixesTables) {
+  const auto nn = bucket("float", "row", Op::N, Op::N), nt = bucket("float", "row", Op::N, Op::T);
+  const RouteTable a =
+      RouteTable::parse(table("gemm float row N N 8 8 8 naive\n"), "a", all_gemm());
+  const RouteTable b = RouteTable::parse(
+      table("gemm float row N N 8 8 8 eigen\ngemm float row N T 8 8 8 blis\n"), "b", all_gemm());
+  for (int round = 0; round < 3; ++round) {  // repeated: the second lookup is the memo's
+    EXPECT_EQ(a.gemm(nn, 9, 9, 9), GemmBackend::naive);
+    EXPECT_EQ(b.gemm(nn, 9, 9, 9), GemmBackend::eigen);
+    EXPECT_EQ(b.gemm(nt, 9, 9, 9), GemmBackend::blis);
+    EXPECT_EQ(a.gemm(nt, 9, 9, 9), GemmBackend::naive);  // no N T entry in a: its fallback
+  }
+  const char* backends[] = {"naive", "eigen", "blis", "openblas"};
+  for (const char* name : backends) {  // each table likely at the same stack address
+    const RouteTable t = RouteTable::parse(
+        table(std::string("gemm float row N N 8 8 8 ") + name + "\n"), name, all_gemm());
+    EXPECT_EQ(routing::name(t.gemm(nn, 9, 9, 9)), name);
+    EXPECT_EQ(routing::name(t.gemm(nn, 9, 9, 9)), name);
+  }
+  RouteTable c = RouteTable::parse(table("gemm float row N N 8 8 8 openblas\n"), "c", all_gemm());
+  const RouteTable copy = c;
+  EXPECT_EQ(c.gemm(nn, 9, 9, 9), GemmBackend::openblas);
+  EXPECT_EQ(copy.gemm(nn, 9, 9, 9), GemmBackend::openblas);
+  c = RouteTable::parse(table("gemm float row N N 8 8 8 blis\n"), "c2", all_gemm());
+  EXPECT_EQ(c.gemm(nn, 9, 9, 9), GemmBackend::blis);  // reassigned: not the old answer
+  EXPECT_EQ(copy.gemm(nn, 9, 9, 9), GemmBackend::openblas);
+}
+
 TEST(RouteTableParse, EmptyTableIsValidAndRoutesEverythingToTheFallback) {
   Catalog c = all_gemm();
   c.gemm_fallback = GemmBackend::eigen;

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -115,7 +116,7 @@ class RouteTable {
  public:
   /// An empty table: every gemm goes to `fallback`, no atlas routes.
   explicit RouteTable(GemmBackend fallback = GemmBackend::naive, std::string source = "empty")
-      : source_(std::move(source)), fallback_(fallback) {}
+      : source_(std::move(source)), fallback_(fallback), id_(next_id()) {}
 
   /// Parses and validates `text`; errors name `source` and the line.
   static RouteTable parse(std::string_view text, std::string source, const Catalog& catalog);
@@ -131,25 +132,29 @@ class RouteTable {
   /// The backend for a gemm of bucket `bucket` (gemm_bucket) and shape m x n x k (op(A) is
   /// m x k): no allocation, no locking; a hash probe for a listed shape, O(log entries) for
   /// the nearest one.
+  /// A shape without an entry of its own (e.g. an MoE expert's row count) is looked up in a
+  /// small per-thread memo first: the nearest search costs a few logarithms (~50 ns), and a
+  /// model issues the same unlisted shapes step after step.
   GemmBackend gemm(std::size_t bucket, std::size_t m, std::size_t n, std::size_t k) const noexcept {
-    const GemmRoute* r = gemm_route(bucket, m, n, k);
-    return r ? r->backend : fallback_;
+    if (by_shape_[bucket].empty() || m == 0 || n == 0 || k == 0) return fallback_;
+    if (const GemmRoute* r = exact(bucket, m, n, k)) return r->backend;
+    struct Memo {
+      std::uint64_t table = 0;  // id_ of the table (0: empty slot; ids start at 1)
+      std::size_t bucket = 0, m = 0, n = 0, k = 0;
+      GemmBackend backend = GemmBackend::naive;
+    };
+    thread_local std::array<Memo, 64> memo{};
+    Memo& e = memo[(hash(m, n, k) ^ bucket) & 63];
+    if (e.table == id_ && e.bucket == bucket && e.m == m && e.n == n && e.k == k) return e.backend;
+    const GemmBackend b = nearest(bucket, m, n, k)->backend;
+    e = Memo{id_, bucket, m, n, k, b};
+    return b;
   }
   /// The entry that decides a gemm (exact or nearest), or nullptr (the fallback decides).
   const GemmRoute* gemm_route(std::size_t bucket, std::size_t m, std::size_t n,
                               std::size_t k) const noexcept {
-    const auto& v = by_shape_[bucket];
-    if (v.empty() || m == 0 || n == 0 || k == 0) return nullptr;
-    // Open addressing, load factor <= 1/2: a listed shape is found in ~1 probe, without the
-    // unpredictable branches of a binary search.
-    const auto& h = hash_[bucket];
-    const std::size_t mask = h.size() - 1;
-    for (std::size_t i = hash(m, n, k) & mask;; i = (i + 1) & mask) {
-      const std::uint32_t slot = h[i];
-      if (slot == 0) break;
-      const GemmRoute& r = v[slot - 1];
-      if (r.m == m && r.n == n && r.k == k) return &r;
-    }
+    if (by_shape_[bucket].empty() || m == 0 || n == 0 || k == 0) return nullptr;
+    if (const GemmRoute* r = exact(bucket, m, n, k)) return r;
     return nearest(bucket, m, n, k);
   }
   /// The routed backend of atlas kernel `kernel` at size n; nullopt when no range holds n or
@@ -188,6 +193,27 @@ class RouteTable {
     std::uint64_t x =
         m * 0x9E3779B97F4A7C15ull ^ n * 0xC2B2AE3D27D4EB4Full ^ k * 0x165667B19E3779F9ull;
     return static_cast<std::size_t>(x ^ (x >> 29));
+  }
+
+  /// Distinct per table built (copies share it: same entries); never 0.
+  static std::uint64_t next_id() noexcept {
+    static std::atomic<std::uint64_t> n{0};
+    return n.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
+  /// The entry listed for exactly (m, n, k), or nullptr. Open addressing, load factor <= 1/2:
+  /// a listed shape is found in ~1 probe, without the unpredictable branches of a binary search.
+  const GemmRoute* exact(std::size_t bucket, std::size_t m, std::size_t n,
+                         std::size_t k) const noexcept {
+    const auto& v = by_shape_[bucket];
+    const auto& h = hash_[bucket];
+    const std::size_t mask = h.size() - 1;
+    for (std::size_t i = hash(m, n, k) & mask;; i = (i + 1) & mask) {
+      const std::uint32_t slot = h[i];
+      if (slot == 0) return nullptr;
+      const GemmRoute& r = v[slot - 1];
+      if (r.m == m && r.n == n && r.k == k) return &r;
+    }
   }
 
   const GemmRoute* nearest(std::size_t bucket, std::size_t m, std::size_t n,
@@ -232,6 +258,7 @@ class RouteTable {
   std::uint64_t fingerprint_ = 0;
   GemmBackend fallback_ = GemmBackend::naive;
   std::size_t substituted_ = 0;
+  std::uint64_t id_ = 0;  // keys gemm()'s per-thread memo of nearest routes
 };
 
 namespace detail {
