@@ -376,6 +376,7 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 #include <string>
 #include <vector>
 
+#include "batches.hpp"
 #include "policies.hpp"
 
 namespace {
@@ -438,23 +439,8 @@ TEST(AllocHook, CountsTheCAllocator) {
   EXPECT_EQ(n.cpp, 0);
 }
 
-struct Batch {
-  std::size_t batch = 0, seq = 0;
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-};
-
-Batch random_batch(std::size_t batch, std::size_t seq, std::size_t vocab, std::uint64_t seed) {
-  Batch b;
-  b.batch = batch;
-  b.seq = seq;
-  Rng rng(seed, 3);
-  for (std::size_t i = 0; i < batch * seq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-    b.targets.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-  }
-  return b;
-}
+using test::Batch;
+using test::random_batch;
 
 /// Zero in both counters, with a message saying which allocator was used.
 void expect_none(const alloc_hook::Counts& n, const std::string& policy, const char* phase) {

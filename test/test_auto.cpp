@@ -23,6 +23,7 @@
 #include <tuple>
 #include <type_traits>
 #include <vector>
+#include "batches.hpp"
 
 namespace {
 using namespace rosetta;
@@ -526,23 +527,8 @@ Config reduced_config() {
   return c;
 }
 
-struct Batch {
-  std::size_t batch = 0, seq = 0;
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-};
-
-Batch random_batch(std::size_t batch, std::size_t seq, std::size_t vocab, std::uint64_t seed) {
-  Batch b;
-  b.batch = batch;
-  b.seq = seq;
-  Rng rng(seed, 12345);
-  for (std::size_t i = 0; i < batch * seq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-    b.targets.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-  }
-  return b;
-}
+using test::Batch;
+using test::random_batch;
 
 /// Logits, losses, every gradient and the parameters after one AdamW step, widened to double
 /// (exactly), matrices row-major whatever the layout.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <unistd.h>
+#include "batches.hpp"
 
 #ifndef ROSETTA_FIXTURES_DIR
 #define ROSETTA_FIXTURES_DIR "/work/shared/fixtures"
@@ -89,23 +90,8 @@ TrainConfig train_config() {
   return t;
 }
 
-struct Batch {
-  std::size_t batch = 0, seq = 0;
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-};
-
-Batch random_batch(std::size_t batch, std::size_t seq, std::size_t vocab, std::uint64_t seed) {
-  Batch b;
-  b.batch = batch;
-  b.seq = seq;
-  Rng rng(seed, 5);
-  for (std::size_t i = 0; i < batch * seq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-    b.targets.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-  }
-  return b;
-}
+using test::Batch;
+using test::random_batch;
 
 template <class T>
 bool same_bits(std::span<const T> a, std::span<const T> b) {

@@ -18,6 +18,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "batches.hpp"
 #include "policies.hpp"
 
 namespace {
@@ -38,23 +39,8 @@ Config reduced_config(std::size_t n_kv_heads = 1) {
   return c;
 }
 
-struct Batch {
-  std::size_t batch = 0, seq = 0;
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-};
-
-Batch random_batch(std::size_t batch, std::size_t seq, std::size_t vocab, std::uint64_t seed) {
-  Batch b;
-  b.batch = batch;
-  b.seq = seq;
-  Rng rng(seed, 12345);
-  for (std::size_t i = 0; i < batch * seq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-    b.targets.push_back(static_cast<std::int32_t>(rng.below(vocab)));
-  }
-  return b;
-}
+using test::Batch;
+using test::random_batch;
 
 Batch repeated_batch(std::size_t batch, std::size_t seq, std::int32_t token) {
   Batch b;

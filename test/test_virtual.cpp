@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "batches.hpp"
 #include "policies.hpp"
 
 namespace {
@@ -45,11 +46,7 @@ static_assert(layers::Stage<layers::AttentionStage<Policy<float, RowMajor, backe
 
 constexpr std::uint64_t kSeed = 20240611;
 
-struct Batch {
-  std::size_t batch = 0, seq = 0;
-  std::vector<std::int32_t> ids, targets;
-  TokenBatch tokens() const { return TokenBatch{ids, batch, seq}; }
-};
+using test::Batch;
 
 /// Deterministic tokens spread over the vocabulary (no RNG involved).
 Batch fixed_batch(std::size_t batch, std::size_t seq, std::size_t vocab) {
