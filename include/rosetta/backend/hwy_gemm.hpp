@@ -61,6 +61,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 /// float 8 x 2 vectors (8 x 32 values), double 6 x 4 vectors (6 x 32 values).
 /// op(B) = B is read in place, unpacked, when C has at most this many blocks of kMr rows.
 inline constexpr std::size_t kDirectRowBlocks = 2;
+/// ... and also when all of op(B) = B takes at most this many bytes (fits in L1).
+inline constexpr std::size_t kDirectBytes = 32 * 1024;
 
 template <class T>
 struct Blocking;
@@ -222,11 +224,13 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   const std::size_t rs = opA == Op::N ? lda : 1, ps = opA == Op::N ? 1 : lda;
   const std::size_t nc_max = std::min(N, (NC + nr - 1) / nr * nr);
   T* bp = PackBuffer<T>(std::min(K, KC) * ((nc_max + nr - 1) / nr * nr));
-  // Few rows of C (each panel used by at most kDirectRowBlocks row blocks) and op(B) = B: the
-  // micro-kernel reads B in place (rows of B are contiguous), only a partial last panel is
-  // packed. Packing would copy all of B to use it a few times; with B cold in memory (the
-  // weights, in a training step) the copy cost more than the strided reads.
-  const bool direct = opB == Op::N && M <= kDirectRowBlocks * MR;
+  // op(B) = B read in place (rows of B are contiguous; only a partial last panel is packed)
+  // when packing does not pay: few rows of C (each panel used by at most kDirectRowBlocks row
+  // blocks — packing would copy all of B to use it a few times; with B cold in memory, the
+  // weights in a training step, the copy cost more than the strided reads), or all of B fits
+  // in L1 (kDirectBytes) so the strided reads hit L1 anyway (64^3: 2.49 -> 2.17 us).
+  const bool direct =
+      opB == Op::N && (M <= kDirectRowBlocks * MR || K * N * sizeof(T) <= kDirectBytes);
   for (std::size_t j0 = 0; j0 < N; j0 += nc_max) {
     const std::size_t nc = std::min(nc_max, N - j0);
     for (std::size_t p0 = 0; p0 < K; p0 += KC) {
