@@ -96,4 +96,34 @@ void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha, typena
   EXPECT_EQ(C.padding_damage(), 0u) << P::name() << ": wrote outside the C view";
 }
 
+/// Empty operands: k == 0 gives C <- beta C (zeros for beta == 0, even over NaN); m == 0 or
+/// n == 0 does nothing and does not throw.
+template <class T, class L, class B>
+void check_empty_operands() {
+  Rng rng(5);
+  Padded<T, L> A(3, 0, 0, rng), Bm(0, 4, 0, rng), C(3, 4, 0, rng);
+  const Padded<T, L> C0 = C;
+  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(2), C.view());
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), 2 * C0.cview()(i, j));
+  C.view()(0, 0) = std::numeric_limits<T>::quiet_NaN();
+  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view());
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), T(0));
+  Padded<T, L> A0(0, 5, 0, rng), B5(5, 4, 0, rng), C0x4(0, 4, 0, rng);
+  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A0.cview(), B5.cview(), T(0), C0x4.view()));
+  Padded<T, L> A35(3, 5, 0, rng), B50(5, 0, 0, rng), C30(3, 0, 0, rng);
+  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A35.cview(), B50.cview(), T(0), C30.view()));
+}
+
+/// Mismatched inner or outer dimensions throw ShapeError.
+template <class T, class L, class B>
+void check_shape_mismatch_throws() {
+  Rng rng(9);
+  Padded<T, L> A(2, 3, 0, rng), Bm(4, 5, 0, rng), C(2, 5, 0, rng), Cbad(3, 5, 0, rng);
+  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view()), ShapeError);
+  Padded<T, L> B3(3, 5, 0, rng);
+  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), B3.cview(), T(0), Cbad.view()), ShapeError);
+}
+
 }  // namespace rosetta::test

@@ -376,7 +376,7 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 #include <string>
 #include <vector>
 
-#include "batches.hpp"
+#include "model_check.hpp"
 #include "policies.hpp"
 
 namespace {

@@ -23,7 +23,7 @@
 #include <tuple>
 #include <type_traits>
 #include <vector>
-#include "batches.hpp"
+#include "model_check.hpp"
 
 namespace {
 using namespace rosetta;
@@ -574,18 +574,7 @@ bool bit_equal(const std::vector<double>& a, const std::vector<double>& b) {
          (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
-/// ||a - b|| / ||b||.
-double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
-  long double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const long double d = static_cast<long double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<long double>(b[i]) * b[i];
-  }
-  if (den == 0) return num == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  return static_cast<double>(std::sqrt(num / den));
-}
+using test::rel_err;
 
 template <class T, class L>
 struct TL {

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include <unistd.h>
-#include "batches.hpp"
+#include "model_check.hpp"
 
 #ifndef ROSETTA_FIXTURES_DIR
 #define ROSETTA_FIXTURES_DIR "/work/shared/fixtures"
@@ -374,16 +374,7 @@ template <class P>
 class FixtureCheckpoint : public ::testing::Test {};
 TYPED_TEST_SUITE(FixtureCheckpoint, RoundTripPolicies, PolicyName);
 
-double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
-  long double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    const long double d = static_cast<long double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<long double>(b[i]) * b[i];
-  }
-  if (a.size() != b.size()) return INFINITY;
-  return den == 0 ? (num == 0 ? 0.0 : INFINITY) : static_cast<double>(std::sqrt(num / den));
-}
+using test::rel_err;
 
 TYPED_TEST(FixtureCheckpoint, BothFixturesLoadViaLoadModel) {
   using T = typename TypeParam::scalar;

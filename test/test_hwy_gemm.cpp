@@ -105,36 +105,13 @@ TYPED_TEST(HwyGemm, BetaZeroMakesCWriteOnly) {
 }
 
 TYPED_TEST(HwyGemm, EmptyOperands) {
-  using T = typename TypeParam::scalar;
-  using L = typename TypeParam::layout;
-  using B = typename TypeParam::backend;
-  Rng rng(5);
-  // k == 0: C <- beta * C (zeros for beta == 0, even over NaN).
-  Padded<T, L> A(3, 0, 0, rng), Bm(0, 4, 0, rng), C(3, 4, 0, rng);
-  const Padded<T, L> C0 = C;
-  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(2), C.view());
-  for (std::size_t i = 0; i < 3; ++i)
-    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), 2 * C0.cview()(i, j));
-  C.view()(0, 0) = std::numeric_limits<T>::quiet_NaN();
-  B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view());
-  for (std::size_t i = 0; i < 3; ++i)
-    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(C.cview()(i, j), T(0));
-  // m == 0 or n == 0: nothing happens and nothing throws.
-  Padded<T, L> A0(0, 5, 0, rng), B5(5, 4, 0, rng), C0x4(0, 4, 0, rng);
-  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A0.cview(), B5.cview(), T(0), C0x4.view()));
-  Padded<T, L> A35(3, 5, 0, rng), B50(5, 0, 0, rng), C30(3, 0, 0, rng);
-  EXPECT_NO_THROW(B::gemm(Op::N, Op::N, T(1), A35.cview(), B50.cview(), T(0), C30.view()));
+  test::check_empty_operands<typename TypeParam::scalar, typename TypeParam::layout,
+                             typename TypeParam::backend>();
 }
 
 TYPED_TEST(HwyGemm, ShapeMismatchThrows) {
-  using T = typename TypeParam::scalar;
-  using L = typename TypeParam::layout;
-  using B = typename TypeParam::backend;
-  Rng rng(9);
-  Padded<T, L> A(2, 3, 0, rng), Bm(4, 5, 0, rng), C(2, 5, 0, rng), Cbad(3, 5, 0, rng);
-  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), Bm.cview(), T(0), C.view()), ShapeError);
-  Padded<T, L> B3(3, 5, 0, rng);
-  EXPECT_THROW(B::gemm(Op::N, Op::N, T(1), A.cview(), B3.cview(), T(0), Cbad.view()), ShapeError);
+  test::check_shape_mismatch_throws<typename TypeParam::scalar, typename TypeParam::layout,
+                                    typename TypeParam::backend>();
 }
 
 }  // namespace

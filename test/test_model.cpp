@@ -18,7 +18,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "batches.hpp"
+#include "model_check.hpp"
 #include "policies.hpp"
 
 namespace {
@@ -103,18 +103,7 @@ Snapshot run(const Transformer<P>& model, const Batch& b) {
   return run_on(model, ws, b);
 }
 
-/// ||a - b|| / ||b|| (0 when both are zero).
-double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
-  long double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const long double d = static_cast<long double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<long double>(b[i]) * b[i];
-  }
-  if (den == 0) return num == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  return static_cast<double>(std::sqrt(num / den));
-}
+using test::rel_err;
 double rel_err(double a, double b) {
   return rel_err(std::vector<double>{a}, {b});
 }

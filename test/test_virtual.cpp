@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "batches.hpp"
+#include "model_check.hpp"
 #include "policies.hpp"
 
 namespace {
