@@ -517,11 +517,33 @@ json paired_with_fixed(const Scenario& sc, const RunOpts& o) {
   return out;
 }
 
+/// Runs sc on Policy<T, L, B>: a kernel, the static model, or the virtual twin over
+/// gemm_table<B>(); then counts its FLOPs. The virtual twin computes bit-identical results
+/// (test_virtual), so counting its gemm calls counts exactly the products of this scenario,
+/// with the same routing.
+template <class T, class L, class B>
+void measure_policy(const Scenario& sc, const RunOpts& o, Measured& m) {
+  if (sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm) {
+    run_kernel<T, L, B>(sc, o, m);  // (softmax and RMSNorm do not use B)
+    return;
+  }
+  using P = Policy<T, L, B>;
+  using Virtual = ModelRunner<VirtualTransformer<T, L>, VirtualTrainer<T, L>>;
+  if (sc.policy.dispatch == "static") {
+    ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
+  } else {
+    backend::Dynamic::Scope scope(backend::gemm_table<B>());
+    Virtual::run(sc, o, m);
+  }
+  backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
+  m.flops = Virtual::count_flops(sc);
+}
+
 /// The backends outside backend::Available (so not in visit_policy), row-major only:
 /// "auto" (backend::Auto, measured routing; it forwards to the others) and "hwy"
 /// (backend::HwyGemm, our Highway gemm, which Auto routes to; where Highway is compiled in).
-/// The model on Policy<T, RowMajor, B> or the virtual twin over gemm_table<B>(), or the
-/// matmul kernel. For "auto" also the routing table and the paired comparison.
+/// For "auto" also the routing table and, in the cpp_auto forward/train rows, the paired
+/// comparison.
 template <class B>
 void measure_extra(const Scenario& sc, const RunOpts& o, Measured& m) {
   const auto& p = sc.policy;
@@ -535,25 +557,12 @@ void measure_extra(const Scenario& sc, const RunOpts& o, Measured& m) {
     if (m.route_table.contains("error")) throw std::runtime_error(m.route_table["error"]);
   }
   auto run = [&]<class T>() {
-    if (sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm) {
-      run_kernel<T, RowMajor, B>(sc, o, m);  // (softmax and RMSNorm do not use B)
-      return;
+    measure_policy<T, RowMajor, B>(sc, o, m);
+    if (is_auto && p.dispatch == "static" && sc.axis == "cpp_auto" &&
+        (sc.kind == Kind::Forward || sc.kind == Kind::Train)) {
+      m.peak_rss = peak_rss_bytes();  // the scenario's own peak, before the paired models
+      m.paired = paired_with_fixed<T>(sc, o);
     }
-    using P = Policy<T, RowMajor, B>;
-    using Virtual = ModelRunner<VirtualTransformer<T, RowMajor>, VirtualTrainer<T, RowMajor>>;
-    if (p.dispatch == "static") {
-      ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
-      if (is_auto && sc.axis == "cpp_auto" &&
-          (sc.kind == Kind::Forward || sc.kind == Kind::Train)) {
-        m.peak_rss = peak_rss_bytes();  // the scenario's own peak, before the paired models
-        m.paired = paired_with_fixed<T>(sc, o);
-      }
-    } else {
-      backend::Dynamic::Scope scope(backend::gemm_table<B>());
-      Virtual::run(sc, o, m);
-    }
-    backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
-    m.flops = Virtual::count_flops(sc);
   };
   if (p.scalar == "float")
     run.template operator()<float>();
@@ -577,28 +586,9 @@ Measured measure(const Scenario& sc, const RunOpts& o) {
     return m;
   }
 #endif
-  const bool kernel =
-      sc.kind == Kind::Matmul || sc.kind == Kind::Softmax || sc.kind == Kind::RmsNorm;
   const std::string backend_name = p.backend == "none" ? "naive" : p.backend;
   visit_policy(p.scalar, p.layout, backend_name, [&]<class P>() {
-    using T = typename P::scalar;
-    using L = typename P::layout;
-    using B = typename P::backend;
-    if (kernel) {
-      run_kernel<T, L, B>(sc, o, m);
-      return;
-    }
-    using Virtual = ModelRunner<VirtualTransformer<T, L>, VirtualTrainer<T, L>>;
-    if (p.dispatch == "static") {
-      ModelRunner<Transformer<P>, Trainer<P>>::run(sc, o, m);
-    } else {
-      backend::Dynamic::Scope scope(backend::gemm_table<B>());
-      Virtual::run(sc, o, m);
-    }
-    // The virtual twin computes bit-identical results (test_virtual), so counting its
-    // gemm calls counts exactly the products of this scenario, with the same routing.
-    backend::Dynamic::Scope scope(backend::counting_gemm_table<B>());
-    m.flops = Virtual::count_flops(sc);
+    measure_policy<typename P::scalar, typename P::layout, typename P::backend>(sc, o, m);
   });
   return m;
 }

@@ -97,12 +97,6 @@ struct Candidate {
   double median = 0;
 };
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 /// Times every candidate (see the top of this file); fills reps, per_call_ns and median.
 void race(std::vector<Candidate>& cs, const Method& m) {
   for (auto& c : cs) {  // warm-up and calls per trial
@@ -140,7 +134,7 @@ void race(std::vector<Candidate>& cs, const Method& m) {
     }
     if (round + 1 >= m.min_rounds && static_cast<double>(wall_ns() - start) >= m.budget_ns) break;
   }
-  for (auto& c : cs) c.median = median_of(c.per_call_ns);
+  for (auto& c : cs) c.median = bench::quantile(c.per_call_ns, 0.5);
 }
 
 std::string human_ns(double ns) {
