@@ -281,15 +281,23 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
             for (std::size_t cl = 0; cl < cols; cl += kLine)
               __builtin_prefetch(src + row * ldb + cl, 0, 3);
         };
-        for (; i + MR <= M; i += MR) {
+        auto row_blocks = [&]<std::size_t V>() {
+          for (; i + MR <= M; i += MR) {
+            if (pf) prefetch();
+            MicroKernel<T, MR, V>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
+                                  alpha, b0);
+          }
           if (pf) prefetch();
-          MicroKernel<T, MR, NV>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
-                                 alpha, b0);
-        }
-        if (pf) prefetch();
-        if (i < M)
-          MicroKernelRows<T, MR - 1, NV>(M - i, a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc,
-                                         ldc, ncols, alpha, b0);
+          if (i < M)
+            MicroKernelRows<T, MR - 1, V>(M - i, a + i * rs, rs, ps, panel, pstride, kc,
+                                          c + i * ldc, ldc, ncols, alpha, b0);
+        };
+        // A panel of at most one vector of real columns (narrow C: the router's 4 columns, a
+        // head's 16, K and V of the tiny preset) runs a one-vector kernel: half the FMAs.
+        if (NV > 1 && ncols <= nr / NV)
+          row_blocks.template operator()<1>();
+        else
+          row_blocks.template operator()<NV>();
       }
     }
   }

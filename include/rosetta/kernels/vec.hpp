@@ -114,9 +114,14 @@ T exp_sub_sum(T* x, std::size_t n, T m) {
       x[i + j] = exp_any(x[i + j] - m);
       s[j] += x[i + j];
     }
-  for (std::size_t i = body; i < n; ++i) {
-    x[i] = exp_any(x[i] - m);
-    s[i - body] += x[i];
+  if (const std::size_t rem = n - body; rem > 0) {
+    // The tail as one more full step on a padded copy, so it is vectorised too (a scalar tail
+    // of up to 15 exps was most of the time on short rows: attention's causal prefixes).
+    T t[kLanes];
+    for (std::size_t j = 0; j < kLanes; ++j) t[j] = j < rem ? x[body + j] : m;
+    for (std::size_t j = 0; j < kLanes; ++j) t[j] = exp_any(t[j] - m);
+    for (std::size_t j = 0; j < rem; ++j) x[body + j] = t[j];
+    for (std::size_t j = 0; j < kLanes; ++j) s[j] += j < rem ? t[j] : T(0);
   }
   for (std::size_t w = kLanes / 2; w > 0; w /= 2)
     for (std::size_t j = 0; j < w; ++j) s[j] += s[j + w];
