@@ -61,7 +61,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 /// the model's shapes (64..512 rows, 64..1000 columns, inner 64..1024) on an AVX-512 CPU:
 /// float 8 x 2 vectors (8 x 32 values), double 6 x 4 vectors (6 x 32 values).
 /// op(B) = B is read in place, unpacked, when C has at most this many blocks of kMr rows.
-inline constexpr std::size_t kDirectRowBlocks = 2;
+inline constexpr std::size_t kDirectRowBlocks = 4;
 /// ... and also when all of op(B) = B takes at most this many bytes (fits in L1).
 inline constexpr std::size_t kDirectBytes = 32 * 1024;
 /// op(B) larger than this (half of a 1 MiB L2) is prefetched a panel ahead (see GemmRowMajor).
@@ -105,6 +105,35 @@ HWY_INLINE void Transpose128(const T* HWY_RESTRICT src, std::size_t lds, T* HWY_
   }
 }
 
+#if HWY_CAP_GE256
+/// Transposes an 8 x 8 block of floats (one 256-bit register per row):
+/// dst[c * ldd + r] = src[r * lds + c]. Interleaves 32-bit lanes, then 64-bit lanes (both
+/// within 128-bit blocks), then combines 128-bit halves: 40 operations for 64 values, against
+/// 64 for four 4 x 4 blocks.
+HWY_INLINE void Transpose256(const float* HWY_RESTRICT src, std::size_t lds,
+                             float* HWY_RESTRICT dst, std::size_t ldd) {
+  const hn::Full256<float> d;
+  const hn::Repartition<double, decltype(d)> dd;
+  using V = hn::Vec<decltype(d)>;
+  V t[8], u[8];
+  for (std::size_t r = 0; r < 8; r += 2) {  // rows a..h: t[r] = a0 b0 a1 b1 | a4 b4 a5 b5
+    const V x = hn::LoadU(d, src + r * lds), y = hn::LoadU(d, src + (r + 1) * lds);
+    t[r] = hn::InterleaveLower(d, x, y);
+    t[r + 1] = hn::InterleaveUpper(d, x, y);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  for (std::size_t r = 0; r < 8; r += 4)  // u[r] = a0 b0 c0 d0 | a4 b4 c4 d4, u[r+1] = a1.. | a5..
+    for (std::size_t h = 0; h < 2; ++h) {
+      const auto x = hn::BitCast(dd, t[r + h]), y = hn::BitCast(dd, t[r + 2 + h]);
+      u[r + 2 * h] = hn::BitCast(d, hn::InterleaveLower(dd, x, y));
+      u[r + 2 * h + 1] = hn::BitCast(d, hn::InterleaveUpper(dd, x, y));
+    }
+  for (std::size_t c = 0; c < 4; ++c) {  // column c: a..d from u[c], e..h from u[4 + c]
+    hn::StoreU(hn::ConcatLowerLower(d, u[4 + c], u[c]), d, dst + c * ldd);
+    hn::StoreU(hn::ConcatUpperUpper(d, u[4 + c], u[c]), d, dst + (c + 4) * ldd);
+  }
+}
+#endif
+
 #endif
 
 /// Packs op(B)(p0 + p, j0 + j), p < kc, j < nc, into panels of nr columns:
@@ -119,6 +148,16 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
     const std::size_t jq = j0 + q * nr, w = std::min(nr, nc - q * nr);
     T* panel = bp + q * kc * nr;
     if (opB == Op::N) {
+#if HWY_TARGET != HWY_SCALAR
+      if (w == nr) {  // whole panel rows: vector copies (memcpy calls of nr values cost 2x)
+        const hn::ScalableTag<T> d;
+        const std::size_t N = hn::Lanes(d);
+        for (std::size_t p = 0; p < kc; ++p)
+          for (std::size_t v = 0; v < nr; v += N)
+            hn::StoreU(hn::LoadU(d, B + (p0 + p) * ldb + jq + v), d, panel + p * nr + v);
+        continue;
+      }
+#endif
       for (std::size_t p = 0; p < kc; ++p) {
         std::memcpy(panel + p * nr, B + (p0 + p) * ldb + jq, w * sizeof(T));
         std::fill(panel + p * nr + w, panel + (p + 1) * nr, T(0));
@@ -130,8 +169,17 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
         std::fill(panel + p * nr + w, panel + (p + 1) * nr, T(0));
     const T* src = B + jq * ldb + p0;  // src[j * ldb + p] = op(B)(p0 + p, jq + j)
 #if HWY_TARGET != HWY_SCALAR
-    constexpr std::size_t t = 16 / sizeof(T);  // the transposed block: t x t
     std::size_t j = 0;
+#if HWY_CAP_GE256
+    if constexpr (sizeof(T) == 4)
+      for (; j + 8 <= w; j += 8) {
+        std::size_t p = 0;
+        for (; p + 8 <= kc; p += 8) Transpose256(src + j * ldb + p, ldb, panel + p * nr + j, nr);
+        for (; p < kc; ++p)
+          for (std::size_t jj = j; jj < j + 8; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
+      }
+#endif
+    constexpr std::size_t t = 16 / sizeof(T);  // the transposed block: t x t
     for (; j + t <= w; j += t) {
       std::size_t p = 0;
       for (; p + t <= kc; p += t) Transpose128(src + j * ldb + p, ldb, panel + p * nr + j, nr);
@@ -231,7 +279,9 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   // when packing does not pay: few rows of C (each panel used by at most kDirectRowBlocks row
   // blocks — packing would copy all of B to use it a few times; with B cold in memory, the
   // weights in a training step, the copy cost more than the strided reads), or all of B fits
-  // in L1 (kDirectBytes) so the strided reads hit L1 anyway (64^3: 2.49 -> 2.17 us).
+  // in L1 (kDirectBytes) so the strided reads hit L1 anyway (64^3: 2.49 -> 2.17 us). Up to
+  // 4 row blocks: 32x256x64 5.1 -> 4.4 us, 32x64x256 4.7 -> 4.0 us (B in L2), and no slower
+  // with 24 cold 1 MiB weights (dx = dy W of the small preset); 2 blocks before.
   const bool direct =
       opB == Op::N && (M <= kDirectRowBlocks * MR || K * N * sizeof(T) <= kDirectBytes);
   // Software prefetch of the panels' source only when op(B) is too large to be in cache (for
