@@ -91,16 +91,20 @@ template <class T>
 void adamw_step(std::span<T> p, std::span<const T> g, std::span<T> m, std::span<T> v,
                 const TrainConfig& c, double lr, std::size_t t, double grad_scale = 1.0) {
   const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
-  const T bc1 = static_cast<T>(1.0 - std::pow(c.beta1, static_cast<double>(t)));
-  const T bc2 = static_cast<T>(1.0 - std::pow(c.beta2, static_cast<double>(t)));
-  const T decay = static_cast<T>(1.0 - lr * c.weight_decay), step = static_cast<T>(lr);
-  const T eps = static_cast<T>(c.eps), sbc2 = std::sqrt(bc2);
+  const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(t));
+  const T decay = static_cast<T>(1.0 - lr * c.weight_decay);
+  // As torch: step_size = lr / bc1 and the bias corrections as scalars, so each element
+  // needs one division (m / denominator) and one square root; 1 / sqrt(bc2) is a multiply
+  // (three divisions per element made the step bound by the divider: 27 % of mem_train_step).
+  const T step_size = static_cast<T>(lr / bc1), rsbc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+  const T eps = static_cast<T>(c.eps);
   auto update = [&](auto grad) {
     for (std::size_t i = 0; i < p.size(); ++i) {
       const T gi = grad(i);
       m[i] = b1 * m[i] + (T(1) - b1) * gi;
       v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-      p[i] = p[i] * decay - step * (m[i] / bc1) / (std::sqrt(v[i]) / sbc2 + eps);
+      p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * rsbc2 + eps);
     }
   };
   if (grad_scale == 1.0)
