@@ -1028,6 +1028,11 @@ class Page:
             if bits:
                 txt = f"Parallel {kind} throughput speed-up over T1: " + ", ".join(bits)
                 cores = cpp.cores
+                fma1 = num(dig(cpp.metadata, "peak", "fma_gflops"))
+                fma_all = num(dig(cpp.metadata, "peak", "fma_gflops_all_cores"))
+                if fma1 and fma_all and cores:
+                    txt += (f" (the FMA probe on all {int(cores)} cores at once: "
+                            f"{fmt_ratio(fma_all / fma1)} one core)")
                 over = [int(r.threads) for r in pts
                         if r and r.threads and cores and r.threads > cores]
                 if over:
