@@ -705,7 +705,7 @@ class Page:
         binary = next((num(p.get("binary_bytes")) for p in ok.values()
                        if num(p.get("binary_bytes"))), None)
         self.par("**Minimal program.** `rosetta-rss-probe` runs the same work as a reference "
-                 "scenario — same seed, token batch and default policy — in a program that holds "
+                 "scenario — same seed and token batch — in a program that holds "
                  "one policy only ("
                  + (", ".join(code(p) for p in policies) if policies else "policy " + NA)
                  + f"; binary {fmt_mb(binary, NA)} MB): no scenario table, no virtual twin, no "

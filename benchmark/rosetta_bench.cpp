@@ -907,7 +907,8 @@ void probe_minimal_program(json& md) {
   std::error_code ec;
   const fs::path probe = fs::read_symlink("/proc/self/exe", ec).parent_path() / "rosetta-rss-probe";
   const std::string what =
-      "rosetta-rss-probe: a separate executable linked with the default backend only (one "
+      "rosetta-rss-probe: a separate executable linked with one backend only (HwyGemm when "
+      "Highway is found, else the default backend; one "
       "policy, static dispatch; no scenario table, virtual twin, other backends, CLI11 or fmt) "
       "that runs dispatch_warm (forward, tiny, batch 2, seq 32) or mem_train_step (Trainer "
       "step, tiny, batch 2, seq 8) with rosetta-bench's seed and token batch, `iterations` "

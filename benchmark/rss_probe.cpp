@@ -5,8 +5,8 @@
 //   rosetta-rss-probe train [--iters N]     mem_train_step: Trainer::train_step, batch 2, seq 8
 //
 // Seed 42 and the same token batch as rosetta-bench (bench_batch.hpp); one policy only: float,
-// row-major, static dispatch, the default backend — the one backend this program is linked
-// with (benchmark/CMakeLists.txt picks it in default_backend()'s order). rosetta-bench's
+// row-major, static dispatch, one backend — HwyGemm when Highway is found, else the default
+// backend — the one backend this program is linked with (benchmark/CMakeLists.txt). rosetta-bench's
 // 142 scenarios, the virtual twin, CLI11, fmt and the other backends are not in this binary.
 // Prints one JSON line: peak_rss_bytes (VmHWM), rss_anon_bytes / rss_file_bytes (RssAnon /
 // RssFile after the last iteration, model still alive), baseline_rss_bytes (VmRSS before the
@@ -23,6 +23,7 @@
 
 #include "bench_batch.hpp"
 #include "bench_support.hpp"
+#include "rosetta/backend/hwy_gemm.hpp"  // empty without ROSETTA_HAS_HWY
 #include "rosetta/rosetta.hpp"
 
 namespace {
@@ -30,8 +31,11 @@ namespace {
 using namespace rosetta;
 using namespace rosetta::bench;
 
-// The default backend, chosen at compile time in default_backend()'s order of preference.
-#if defined(ROSETTA_HAS_EIGEN)
+// Our Highway gemm when this build has Highway (Auto's fallback and the backend it routes most
+// shapes to), else the default backend in default_backend()'s order of preference.
+#if defined(ROSETTA_HAS_HWY)
+using Backend = backend::HwyGemm;
+#elif defined(ROSETTA_HAS_EIGEN)
 using Backend = backend::Eigen;
 #elif defined(ROSETTA_HAS_CBLAS)
 using Backend = backend::Cblas;
