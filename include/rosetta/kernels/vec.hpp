@@ -67,7 +67,7 @@ inline float exp_f32(float x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   const auto k = static_cast<std::int32_t>(kf);  // in [-150, 128]
-  const std::int32_t k1 = k / 2, k2 = k - k1;    // each in [-75, 64]: normal powers of 2
+  const std::int32_t k1 = k >> 1, k2 = k - k1;   // each in [-75, 64]: normal powers of 2
   const float s1 = std::bit_cast<float>(static_cast<std::uint32_t>(k1 + 127) << 23);
   const float s2 = std::bit_cast<float>(static_cast<std::uint32_t>(k2 + 127) << 23);
   return p * s1 * s2;
