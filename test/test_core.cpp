@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -313,3 +314,60 @@ TEST(Vec, ReductionsMatchPlainLoops) {
     for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(y[i], std::exp(x[i] - mx));
   }
 }
+
+#ifdef ROSETTA_VEC16
+namespace {
+bool same_bits(float a, float b) {
+  return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
+}
+}  // namespace
+
+// The explicit 16-lane paths must give exactly the scalar helpers' values (not just close):
+// the model's results must not depend on which of the two ran.
+TEST(Vec, Exp16IsBitIdenticalToExpF32) {
+  namespace v = rosetta::kernels::vec;
+  std::vector<float> xs = {0.0f,    -0.0f,   1.0f,     -1.0f,  88.72f, 88.73f,   100.0f,    -103.9f,
+                           -104.0f, -104.1f, -1000.0f, 1e-30f, -87.5f, INFINITY, -INFINITY, NAN};
+  for (float x = -110.0f; x <= 90.0f; x += 0.0137f) xs.push_back(x);
+  while (xs.size() % 16) xs.push_back(0.5f);
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < xs.size(); i += 16) {
+    const v::f16 e = v::exp16(v::load16(xs.data() + i));
+    for (std::size_t j = 0; j < 16; ++j)
+      if (!same_bits(e[j], v::exp_f32(xs[i + j])) && !(std::isnan(e[j]) && std::isnan(xs[i + j])))
+        ++bad;
+  }
+  EXPECT_EQ(bad, 0u) << "of " << xs.size();
+}
+
+TEST(Vec, Softmax16IsBitIdenticalToTheScalarHelpers) {
+  namespace v = rosetta::kernels::vec;
+  rosetta::Rng rng(11);
+  std::size_t cases = 0;
+  for (std::size_t n = 0; n <= 70; ++n)
+    for (std::size_t extra : {0u, 1u, 5u, 16u, 40u}) {
+      const std::size_t cols = std::max<std::size_t>(n + extra, 1);
+      for (int kind = 0; kind < 4; ++kind) {
+        std::vector<float> x(cols);
+        for (auto& e : x) e = static_cast<float>(4 * rng.normal());
+        if (kind == 1 && n > 2) x[n / 2] = -INFINITY;  // a masked score
+        if (kind == 2 && n > 1) x[n - 1] = 1e30f;      // one dominant entry
+        if (kind == 3 && n > 0) x[n / 3] = NAN;
+        std::vector<float> want = x, got = x;
+        if (n > 0) {  // the helpers' path (softmax_row_prefix before the 16-lane version)
+          const float m = v::max(want.data(), n);
+          const float inv = 1.0f / v::exp_sub_sum(want.data(), n, m);
+          for (std::size_t j = 0; j < n; ++j) want[j] *= inv;
+        }
+        for (std::size_t j = n; j < cols; ++j) want[j] = 0.0f;
+        v::softmax_prefix16(got.data(), n, cols);
+        for (std::size_t j = 0; j < cols; ++j)
+          ASSERT_TRUE(same_bits(got[j], want[j]) || (std::isnan(got[j]) && std::isnan(want[j])))
+              << "n " << n << " cols " << cols << " kind " << kind << " j " << j << ": " << got[j]
+              << " vs " << want[j];
+        ++cases;
+      }
+    }
+  EXPECT_EQ(cases, 71u * 5 * 4);
+}
+#endif

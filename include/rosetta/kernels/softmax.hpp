@@ -14,6 +14,12 @@ template <class T, class L>
 void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
   if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous row: the vectorised helpers
     T* row = y.data() + i * y.row_stride();
+#ifdef ROSETTA_VEC16
+    if constexpr (std::is_same_v<T, float>) {  // explicit vectors: same values, no scalar tails
+      vec::softmax_prefix16(row, n, y.cols());
+      return;
+    }
+#endif
     const T m = vec::max(row, n);
     const T inv = T(1) / vec::exp_sub_sum(row, n, m);
     for (std::size_t j = 0; j < n; ++j) row[j] *= inv;

@@ -4,10 +4,12 @@
 // fall back to their plain loops otherwise, which stay the readable reference.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace rosetta::kernels::vec {
@@ -127,5 +129,134 @@ T exp_sub_sum(T* x, std::size_t n, T m) {
     for (std::size_t j = 0; j < w; ++j) s[j] += s[j + w];
   return s[0];
 }
+
+// ---- explicit 16-float vectors (GCC >= 12 / clang vector extensions) -------------------------
+// For short rows, where the loops above spend their time in scalar tails and in combining
+// their 16 partial results one after the other: softmax of attention's causal prefixes (1..S
+// entries). Each result is bit-identical to the scalar helpers' (same exp operations, same
+// pairwise order of the partial sums; max is exact in any order); test_core checks that.
+// Only where 16 floats are one register (AVX-512) and the compiler has
+// __builtin_shufflevector (GCC >= 12, clang); elsewhere the scalar helpers run.
+#if (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)) && defined(__AVX512F__)
+#define ROSETTA_VEC16 1
+using f16 = float __attribute__((vector_size(64)));
+using i16 = std::int32_t __attribute__((vector_size(64)));
+using u16 = std::uint32_t __attribute__((vector_size(64)));
+
+inline f16 splat(float x) {
+  return f16{} + x;
+}
+inline f16 load16(const float* p) {
+  f16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, f16 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+/// Lane j: j < n (as a mask: all ones or zero).
+inline i16 lanes_below(std::size_t n) {
+  const i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  return iota < static_cast<std::int32_t>(std::min<std::size_t>(n, 16));
+}
+inline f16 select(i16 mask, f16 a, f16 b) {
+  return mask ? a : b;
+}
+/// max as `m < v ? v : m`, lane by lane (std::max's NaN behaviour).
+inline f16 vmax(f16 m, f16 v) {
+  return m < v ? v : m;
+}
+
+/// exp_f32 on 16 lanes: the same operations in the same order.
+inline f16 exp16(f16 x) {
+  constexpr float kLo = -104.0f, kHi = 88.72f;
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
+  constexpr float kRound = 12582912.0f;
+  x = x < kLo ? splat(kLo) : x;  // comparisons false for NaN: NaN passes through
+  x = x > kHi ? splat(kHi) : x;
+  const f16 kf = (x * kLog2e + kRound) - kRound;
+  const f16 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  f16 p = splat(1.0f / 5040);
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const i16 k = __builtin_convertvector(kf, i16);
+  const i16 k1 = k >> 1, k2 = k - k1;
+  const f16 s1 = std::bit_cast<f16>(__builtin_convertvector(k1 + 127, u16) << 23);
+  const f16 s2 = std::bit_cast<f16>(__builtin_convertvector(k2 + 127, u16) << 23);
+  return p * s1 * s2;
+}
+
+/// Horizontal max of the lanes (pairwise; exact).
+inline float hmax16(f16 m) {
+  m = vmax(
+      m, __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+  m = vmax(m, __builtin_shufflevector(m, m, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7));
+  m = vmax(m, __builtin_shufflevector(m, m, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+  m = vmax(m, __builtin_shufflevector(m, m, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1));
+  return m[0];
+}
+/// Horizontal sum in the scalar helpers' order: s[j] += s[j + w] for w = 8, 4, 2, 1.
+inline float hsum16(f16 s) {
+  s += __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+  s += __builtin_shufflevector(s, s, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+  s += __builtin_shufflevector(s, s, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+  s += __builtin_shufflevector(s, s, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+  return s[0];
+}
+
+/// Softmax over row[0, n) (n >= 1) in place, zeros in row[n, cols): the same values as
+/// max + exp_sub_sum + scaling with the helpers above. Reads and writes whole 16-float vectors
+/// up to round_up(n, 16) when that is within cols (the row's width), else the last partial
+/// vector goes through a local copy.
+inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols) {
+  if (n == 0) {
+    std::fill(row, row + cols, 0.0f);
+    return;
+  }
+  const std::size_t body = n - n % 16, rem = n - body;
+  alignas(64) float tail[16];
+  const bool in_row = body + 16 <= cols;
+  auto tail_load = [&] {
+    if (in_row) return load16(row + body);
+    std::fill(tail, tail + 16, 0.0f);
+    std::copy(row + body, row + n, tail);
+    return load16(tail);
+  };
+  const i16 valid = lanes_below(rem);
+  f16 mv = splat(row[0]);
+  for (std::size_t i = 0; i < body; i += 16) mv = vmax(mv, load16(row + i));
+  if (rem) mv = vmax(mv, select(valid, tail_load(), splat(row[0])));
+  const float m = hmax16(mv);
+  f16 sv = f16{};
+  for (std::size_t i = 0; i < body; i += 16) {
+    const f16 e = exp16(load16(row + i) - m);
+    store16(row + i, e);
+    sv += e;
+  }
+  f16 et{};
+  if (rem) {
+    et = exp16(select(valid, tail_load(), splat(m)) - m);
+    sv += select(valid, et, f16{});
+  }
+  const float inv = 1.0f / hsum16(sv);
+  for (std::size_t i = 0; i < body; i += 16) store16(row + i, load16(row + i) * inv);
+  if (rem) {
+    et *= inv;
+    if (in_row) {
+      store16(row + body, select(valid, et, f16{}));
+    } else {
+      store16(tail, et);
+      std::copy(tail, tail + rem, row + body);
+    }
+  }
+  for (std::size_t j = in_row && rem ? body + 16 : n; j < cols; ++j) row[j] = 0.0f;
+}
+#endif
 
 }  // namespace rosetta::kernels::vec

@@ -65,15 +65,16 @@ struct MoEBlock {
       swiglu_forward(A, G, U);
       linear_forward<B>(lc.Y.rows(slots).rows(r0, n), A, p.experts[e].w2);
     }
-    // out = h + sum_j w_j Y[slot_of(t, j)]
+    // out = h + sum_j w_j Y[slot_of(t, j)]   (a row at a time: the inner loop runs along a row)
     auto Y = lc.Y.crows(slots);
-    for (std::size_t t = 0; t < Tn; ++t)
-      for (std::size_t i = 0; i < c.hidden_dim; ++i) {
-        T acc = h(t, i);
-        for (std::size_t j = 0; j < k; ++j)
-          acc += lc.w[t * k + j] * Y(static_cast<std::size_t>(lc.slot_of[t * k + j]), i);
-        out(t, i) = acc;
+    for (std::size_t t = 0; t < Tn; ++t) {
+      for (std::size_t i = 0; i < c.hidden_dim; ++i) out(t, i) = h(t, i);
+      for (std::size_t j = 0; j < k; ++j) {
+        const T w = lc.w[t * k + j];
+        const auto s = static_cast<std::size_t>(lc.slot_of[t * k + j]);
+        for (std::size_t i = 0; i < c.hidden_dim; ++i) out(t, i) += w * Y(s, i);
       }
+    }
     return lc.aux;
   }
 
