@@ -45,22 +45,70 @@ T max(const T* x, std::size_t n) {
   return m[0];
 }
 
-/// exp(x) for float without a libm call, so loops over it vectorise. Range reduction
-/// x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor series to r^7 (truncation error
-/// < 6e-9 relative, below float's 6e-8 spacing), times 2^k applied as 2^(k/2) 2^(k - k/2),
-/// each built in the exponent bits (so k = 128 near FLT_MAX and the denormal range both
-/// work). x is clamped to [-104, 88.72]: below, the result is 0 or the smallest denormals
-/// instead of exactly 0; above, exp overflows float anyway. NaN stays NaN.
-inline float exp_f32(float x) {
+// ---- explicit 16-float vectors (GCC >= 12 / clang vector extensions) -------------------------
+// For short rows, where the loops above spend their time in scalar tails and in combining
+// their 16 partial results one after the other: softmax of attention's causal prefixes (1..S
+// entries). Each result is bit-identical to the scalar helpers' (same exp operations, same
+// pairwise order of the partial sums; max is exact in any order); test_core checks that.
+// Only where 16 floats are one register (AVX-512) and the compiler has
+// __builtin_shufflevector (GCC >= 12, clang); elsewhere the scalar helpers run.
+#if (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)) && defined(__AVX512F__)
+#define ROSETTA_VEC16 1
+using f16 = float __attribute__((vector_size(64)));
+using i16 = std::int32_t __attribute__((vector_size(64)));
+using u16 = std::uint32_t __attribute__((vector_size(64)));
+
+inline f16 splat(float x) {
+  return f16{} + x;
+}
+inline f16 load16(const float* p) {
+  f16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, f16 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+namespace exp_detail {  // exp_poly's steps on 16 lanes (the float ones are below)
+inline f16 clamp(f16 x, float lo, float hi) {
+  x = x < lo ? splat(lo) : x;
+  return x > hi ? splat(hi) : x;
+}
+inline i16 to_int(f16 x) {
+  return __builtin_convertvector(x, i16);
+}
+inline f16 pow2(i16 k) {
+  return std::bit_cast<f16>(__builtin_convertvector(k + 127, u16) << 23);
+}
+}  // namespace exp_detail
+#endif
+
+namespace exp_detail {
+// The three steps of exp_f32 that differ between one float and a vector of them (see exp16).
+inline float clamp(float x, float lo, float hi) {
+  x = x < lo ? lo : x;  // comparisons false for NaN: NaN passes through
+  return x > hi ? hi : x;
+}
+inline std::int32_t to_int(float x) {
+  return static_cast<std::int32_t>(x);
+}
+/// 2^k for k in [-126, 127], built in the exponent bits.
+inline float pow2(std::int32_t k) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
+}
+
+/// The body of exp_f32 for F = float or a vector of floats: the same operations in the same
+/// order, so both give the same bits.
+template <class F>
+F exp_poly(F x) {
   constexpr float kLo = -104.0f, kHi = 88.72f;
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  x = x < kLo ? kLo : x;                 // comparisons false for NaN: NaN passes through
-  x = x > kHi ? kHi : x;
-  const float kf = (x * kLog2e + kRound) - kRound;
-  const float r = (x - kf * kLn2Hi) - kf * kLn2Lo;
-  float p = 1.0f / 5040;
+  x = clamp(x, kLo, kHi);
+  const F kf = (x * kLog2e + kRound) - kRound;
+  const F r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  F p = F{} + 1.0f / 5040;
   p = p * r + 1.0f / 720;
   p = p * r + 1.0f / 120;
   p = p * r + 1.0f / 24;
@@ -68,11 +116,20 @@ inline float exp_f32(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const auto k = static_cast<std::int32_t>(kf);  // in [-150, 128]
-  const std::int32_t k1 = k >> 1, k2 = k - k1;   // each in [-75, 64]: normal powers of 2
-  const float s1 = std::bit_cast<float>(static_cast<std::uint32_t>(k1 + 127) << 23);
-  const float s2 = std::bit_cast<float>(static_cast<std::uint32_t>(k2 + 127) << 23);
-  return p * s1 * s2;
+  const auto k = to_int(kf);            // in [-150, 128]
+  const auto k1 = k >> 1, k2 = k - k1;  // each in [-75, 64]: normal powers of 2
+  return p * pow2(k1) * pow2(k2);
+}
+}  // namespace exp_detail
+
+/// exp(x) for float without a libm call, so loops over it vectorise. Range reduction
+/// x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor series to r^7 (truncation error
+/// < 6e-9 relative, below float's 6e-8 spacing), times 2^k applied as 2^(k/2) 2^(k - k/2),
+/// each built in the exponent bits (so k = 128 near FLT_MAX and the denormal range both
+/// work). x is clamped to [-104, 88.72]: below, the result is 0 or the smallest denormals
+/// instead of exactly 0; above, exp overflows float anyway. NaN stays NaN.
+inline float exp_f32(float x) {
+  return exp_detail::exp_poly(x);
 }
 
 /// 1 / (1 + exp(-x)): float through exp_f32 (vectorisable), double through std::exp.
@@ -130,30 +187,7 @@ T exp_sub_sum(T* x, std::size_t n, T m) {
   return s[0];
 }
 
-// ---- explicit 16-float vectors (GCC >= 12 / clang vector extensions) -------------------------
-// For short rows, where the loops above spend their time in scalar tails and in combining
-// their 16 partial results one after the other: softmax of attention's causal prefixes (1..S
-// entries). Each result is bit-identical to the scalar helpers' (same exp operations, same
-// pairwise order of the partial sums; max is exact in any order); test_core checks that.
-// Only where 16 floats are one register (AVX-512) and the compiler has
-// __builtin_shufflevector (GCC >= 12, clang); elsewhere the scalar helpers run.
-#if (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)) && defined(__AVX512F__)
-#define ROSETTA_VEC16 1
-using f16 = float __attribute__((vector_size(64)));
-using i16 = std::int32_t __attribute__((vector_size(64)));
-using u16 = std::uint32_t __attribute__((vector_size(64)));
-
-inline f16 splat(float x) {
-  return f16{} + x;
-}
-inline f16 load16(const float* p) {
-  f16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store16(float* p, f16 v) {
-  std::memcpy(p, &v, sizeof v);
-}
+#ifdef ROSETTA_VEC16
 /// Lane j: j < n (as a mask: all ones or zero).
 inline i16 lanes_below(std::size_t n) {
   const i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -167,29 +201,9 @@ inline f16 vmax(f16 m, f16 v) {
   return m < v ? v : m;
 }
 
-/// exp_f32 on 16 lanes: the same operations in the same order.
+/// exp_f32 on 16 lanes (exp_detail::exp_poly: the same operations in the same order).
 inline f16 exp16(f16 x) {
-  constexpr float kLo = -104.0f, kHi = 88.72f;
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
-  constexpr float kRound = 12582912.0f;
-  x = x < kLo ? splat(kLo) : x;  // comparisons false for NaN: NaN passes through
-  x = x > kHi ? splat(kHi) : x;
-  const f16 kf = (x * kLog2e + kRound) - kRound;
-  const f16 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
-  f16 p = splat(1.0f / 5040);
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const i16 k = __builtin_convertvector(kf, i16);
-  const i16 k1 = k >> 1, k2 = k - k1;
-  const f16 s1 = std::bit_cast<f16>(__builtin_convertvector(k1 + 127, u16) << 23);
-  const f16 s2 = std::bit_cast<f16>(__builtin_convertvector(k2 + 127, u16) << 23);
-  return p * s1 * s2;
+  return exp_detail::exp_poly(x);
 }
 
 /// Horizontal max of the lanes (pairwise; exact).
