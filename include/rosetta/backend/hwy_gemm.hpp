@@ -320,8 +320,9 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
           jn = j0 + nc_max, pn = 0, kn = std::min(KC, K), wn = std::min(nr, N - jn);
         }
         const bool pf = prefetch_b && wn > 0;
-        // the next panel's source: `rows` rows of `cols` values, row r at src + r * ldb
-        const T* src = opB == Op::T ? B + jn * ldb + pn : B + pn * ldb + jn;
+        // the next panel's source: `rows` rows of `cols` values, row r at src + r * ldb (only
+        // formed when there is a next panel: past the last one it would point outside B)
+        const T* src = !pf ? B : opB == Op::T ? B + jn * ldb + pn : B + pn * ldb + jn;
         const std::size_t rows = opB == Op::T ? wn : kn, cols = opB == Op::T ? kn : wn;
         constexpr std::size_t kLine = 64 / sizeof(T);
         const std::size_t share = (rows + (M + MR - 1) / MR - 1) / ((M + MR - 1) / MR);
