@@ -176,6 +176,14 @@ inline std::string utc_timestamp() {
 }
 
 // ---- peak probe -----------------------------------------------------------------------------
+/// Pins the calling thread to logical core i (modulo the number of cores).
+inline void pin_to_core(std::size_t i) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<int>(i % std::max(1u, std::thread::hardware_concurrency())), &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 /// One timing of the FMA-throughput probe on the calling thread, in GFLOPS: 16 independent
 /// chains of 16-lane FP32 fused multiply-adds (enough to cover FMA latency x pipes on current
 /// x86 cores).
@@ -227,17 +235,11 @@ inline double fma_peak_gflops_threads(std::size_t n) {
   cpu_set_t saved;
   CPU_ZERO(&saved);
   pthread_getaffinity_np(pthread_self(), sizeof saved, &saved);
-  auto pin = [](std::size_t i) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<int>(i % std::max(1u, std::thread::hardware_concurrency())), &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-  };
   constexpr int kRounds = 5;
   std::vector<std::array<double, kRounds>> g(n);
   std::barrier sync(static_cast<std::ptrdiff_t>(n));
   auto work = [&](std::size_t i) {
-    pin(i);
+    pin_to_core(i);
     for (int r = 0; r < kRounds; ++r) {
       sync.arrive_and_wait();
       g[i][static_cast<std::size_t>(r)] = fma_probe_once();

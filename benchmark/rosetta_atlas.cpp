@@ -51,6 +51,7 @@ namespace rosetta::atlas_bench {
 namespace {
 
 using json = nlohmann::json;
+using bench::pin_to_core;
 using bench::wall_ns;
 using namespace rosetta::atlas;
 
@@ -149,13 +150,6 @@ double l3_bytes() {
 }
 
 // ---- machine limits measured in this run ----------------------------------------------------
-void pin_to_core(unsigned core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core % std::max(1u, std::thread::hardware_concurrency()), &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /// STREAM-style copy (c = a) and triad (a = b + s c) on float arrays of `elems` each,
 /// split over `threads` threads (thread i pinned to core i). Best of `reps` passes, GB/s
 /// counting 2 (copy) or 3 (triad) arrays of traffic, no write-allocate (as STREAM does).

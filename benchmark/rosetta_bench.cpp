@@ -188,14 +188,6 @@ void scan_logits(Health& h, V logits) {
     }
 }
 
-void pin_to_core(std::size_t i) {
-  const unsigned n = std::max(1u, std::thread::hardware_concurrency());
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(static_cast<int>(i % n), &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /// A barrier for n threads that spins (with a pause) before yielding the core. std::barrier
 /// puts a waiting thread to sleep on a futex, and waking it costs tens of microseconds on
 /// this VM: with a forward pass of ~0.26 ms per round, that alone held parallel_T2 to
