@@ -15,10 +15,11 @@
 //       for each panel q of NR = kNv vectors' worth of columns (kc x NR values, sized for L1)
 //         pack op(B)[p0.., j0 + q NR..] into the panel: kc rows of NR contiguous values,
 //         zero-padded past the last column, so the micro-kernel has no column tails and reads B
-//         at unit stride; packing is where op(B) = B^T is transposed (4x4 / 2x2 blocks in
-//         128-bit registers). Packed just before use, the panel is still in L1.
-//         for each block of kMr rows of C: the micro-kernel (when op(B) is larger than
-//           kPrefetchBytes, each also prefetches a share of the next panel's source)
+//         at unit stride; packing is where op(B) = B^T is transposed (8x8 blocks in 256-bit
+//         registers, 4x4 / 2x2 in 128-bit ones). Packed just before use, the panel is still
+//         in L1 (op(B) = B with few row blocks of C is read in place instead: kDirectRowBlocks).
+//         for each block of kMr rows of C: the micro-kernel, which also prefetches a share of
+//           the next panel's source, one cache line per inner step
 //
 //   micro-kernel: a kMr x NR block of C in kMr * kNv vector registers; per inner step p it
 //   loads kNv vectors of the panel and broadcasts one element of op(A) per row
@@ -64,8 +65,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 inline constexpr std::size_t kDirectRowBlocks = 4;
 /// ... and also when all of op(B) = B takes at most this many bytes (fits in L1).
 inline constexpr std::size_t kDirectBytes = 32 * 1024;
-/// op(B) larger than this (half of a 1 MiB L2) is prefetched a panel ahead (see GemmRowMajor).
-inline constexpr std::size_t kPrefetchBytes = 512 * 1024;
 
 template <class T>
 struct Blocking;
@@ -134,6 +133,40 @@ HWY_INLINE void Transpose256(const float* HWY_RESTRICT src, std::size_t lds,
 }
 #endif
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+/// Transposes a 16 x 8 block of floats into 8 rows of 16 (one 512-bit register each):
+/// dst[c * ldd + r] = src[r * lds + c], r < 16, c < 8 — one whole panel vector per row of dst.
+/// Row r and row r + 8 share a register (low and high 256 bits), then the 8 x 8 steps of
+/// Transpose256 run on both halves at once and a two-table permute picks the 128-bit blocks:
+/// 32 shuffles and 8 stores for 128 values, against 48 and 16 for two 8 x 8 blocks.
+HWY_INLINE void Transpose16x8(const float* HWY_RESTRICT src, std::size_t lds,
+                              float* HWY_RESTRICT dst, std::size_t ldd) {
+  __m512 t[8], u[8];
+  for (std::size_t r = 0; r < 8; r += 2) {  // t[r] = a0 b0 a1 b1 | a4 b4 a5 b5 | i0 j0 i1 j1 | ..
+    const __m512 x = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + r * lds)),
+                                        _mm256_loadu_ps(src + (r + 8) * lds), 1);
+    const __m512 y =
+        _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + (r + 1) * lds)),
+                           _mm256_loadu_ps(src + (r + 9) * lds), 1);
+    t[r] = _mm512_unpacklo_ps(x, y);
+    t[r + 1] = _mm512_unpackhi_ps(x, y);
+  }
+  for (std::size_t r = 0; r < 8; r += 4)  // u[r] = a0 b0 c0 d0 | a4 .. d4 | i0 .. l0 | i4 .. l4
+    for (std::size_t h = 0; h < 2; ++h) {
+      const __m512d x = _mm512_castps_pd(t[r + h]), y = _mm512_castps_pd(t[r + 2 + h]);
+      u[r + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+      u[r + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+    }
+  // column c: blocks 0 and 2 of u[c] (a..d, i..l) and of u[4 + c] (e..h, m..p); c + 4: 1 and 3
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (std::size_t c = 0; c < 4; ++c) {
+    _mm512_storeu_ps(dst + c * ldd, _mm512_permutex2var_ps(u[c], lo, u[4 + c]));
+    _mm512_storeu_ps(dst + (c + 4) * ldd, _mm512_permutex2var_ps(u[c], hi, u[4 + c]));
+  }
+}
+#endif
+
 #endif
 
 /// Packs op(B)(p0 + p, j0 + j), p < kc, j < nc, into panels of nr columns:
@@ -170,6 +203,15 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
     const T* src = B + jq * ldb + p0;  // src[j * ldb + p] = op(B)(p0 + p, jq + j)
 #if HWY_TARGET != HWY_SCALAR
     std::size_t j = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    if constexpr (sizeof(T) == 4)
+      for (; j + 16 <= w; j += 16) {
+        std::size_t p = 0;
+        for (; p + 8 <= kc; p += 8) Transpose16x8(src + j * ldb + p, ldb, panel + p * nr + j, nr);
+        for (; p < kc; ++p)
+          for (std::size_t jj = j; jj < j + 16; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
+      }
+#endif
 #if HWY_CAP_GE256
     if constexpr (sizeof(T) == 4)
       for (; j + 8 <= w; j += 8) {
@@ -199,11 +241,25 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
 
 /// C[0..R) x [0..ncols) <- alpha * (op(A) rows x packed panel) + beta * C (beta == 0: C is not
 /// read). op(A)(r, p) = a[r * rs + p * ps]; the panel holds kc rows of kNv vectors.
-template <class T, std::size_t R, std::size_t NV>
+/// Cache lines to prefetch while a micro-kernel runs: `rows` rows of `cols` values, row r at
+/// src + r * ld, one line per call of Next() (a null src: nothing to prefetch).
+template <class T>
+struct PrefetchLines {
+  const T* src = nullptr;
+  std::size_t ld = 0, cols = 0, rows = 0, col = 0;
+  HWY_INLINE void Next() {
+    if (rows == 0) return;
+    __builtin_prefetch(src + col, 0, 3);
+    col += 64 / sizeof(T);
+    if (col >= cols) col = 0, src += ld, --rows;
+  }
+};
+
+template <class T, std::size_t R, std::size_t NV, bool PF = false>
 HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
                             const T* HWY_RESTRICT panel, std::size_t pstride, std::size_t kc,
-                            T* HWY_RESTRICT c, std::size_t ldc, std::size_t ncols, T alpha,
-                            T beta) {
+                            T* HWY_RESTRICT c, std::size_t ldc, std::size_t ncols, T alpha, T beta,
+                            PrefetchLines<T>* pfl = nullptr) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
@@ -214,6 +270,7 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   for (std::size_t r = 0; r < R; ++r) row[r] = a + r * rs;
   std::size_t off = 0;
   for (std::size_t p = 0; p < kc; ++p, off += ps, panel += pstride) {
+    if constexpr (PF) pfl->Next();  // one line per step, spread over the kernel's FMAs
     V b[NV];
     for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + v * N);
     for (std::size_t r = 0; r < R; ++r) {
@@ -284,9 +341,6 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   // with 24 cold 1 MiB weights (dx = dy W of the small preset); 2 blocks before.
   const bool direct =
       opB == Op::N && (M <= kDirectRowBlocks * MR || K * N * sizeof(T) <= kDirectBytes);
-  // Software prefetch of the panels' source only when op(B) is too large to be in cache (for
-  // op(B) in L1/L2 the prefetch instructions cost more than they save: +5-8 % at 32x256x64).
-  const bool prefetch_b = !direct && K * N * sizeof(T) > kPrefetchBytes;
   for (std::size_t j0 = 0; j0 < N; j0 += nc_max) {
     const std::size_t nc = std::min(nc_max, N - j0);
     for (std::size_t p0 = 0; p0 < K; p0 += KC) {
@@ -308,9 +362,11 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
         }
         T* c = C + j0 + q * nr;
         std::size_t i = 0;
-        // Prefetch the source of the next panel to be packed, a share of its cache lines
-        // before each row block, so that reading op(B) from memory overlaps the arithmetic
-        // (B cold in cache — weights larger than L2 — ran at ~110 instead of ~180 GFLOPS).
+        // Prefetch the source of the next panel to be packed while the row blocks compute on
+        // this one: a share of its cache lines per row block, one line per inner step of the
+        // micro-kernel (B cold in cache — weights larger than L2 — ran at ~110 instead of ~180
+        // GFLOPS with no prefetch; issuing each block's share in one burst before it, 3.65 ms
+        // for scale_forward_256 against 3.0 ms spread over the steps).
         std::size_t jn = j0 + (q + 1) * nr, pn = p0, kn = kc, wn = 0;
         if (jn < j0 + nc) {
           wn = std::min(nr, j0 + nc - jn);
@@ -319,26 +375,33 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
         } else if (j0 + nc_max < N) {
           jn = j0 + nc_max, pn = 0, kn = std::min(KC, K), wn = std::min(nr, N - jn);
         }
-        const bool pf = prefetch_b && wn > 0;
-        // the next panel's source: `rows` rows of `cols` values, row r at src + r * ldb (only
-        // formed when there is a next panel: past the last one it would point outside B)
-        const T* src = !pf ? B : opB == Op::T ? B + jn * ldb + pn : B + pn * ldb + jn;
-        const std::size_t rows = opB == Op::T ? wn : kn, cols = opB == Op::T ? kn : wn;
-        constexpr std::size_t kLine = 64 / sizeof(T);
-        const std::size_t share = (rows + (M + MR - 1) / MR - 1) / ((M + MR - 1) / MR);
-        std::size_t row = 0;
-        auto prefetch = [&] {
-          for (const std::size_t e = std::min(rows, row + share); row < e; ++row)
-            for (std::size_t cl = 0; cl < cols; cl += kLine)
-              __builtin_prefetch(src + row * ldb + cl, 0, 3);
-        };
+        // No next panel to pack: nothing to prefetch (its source would point outside B).
+        const bool pf = !direct && wn > 0;
+        PrefetchLines<T> next;  // the next panel's source: rows of cols values, ldb apart
+        std::size_t share = 0;
+        if (pf) {
+          next.src = opB == Op::T ? B + jn * ldb + pn : B + pn * ldb + jn;
+          next.ld = ldb;
+          next.rows = opB == Op::T ? wn : kn;
+          next.cols = opB == Op::T ? kn : wn;
+          const std::size_t blocks = (M + MR - 1) / MR;
+          share = (next.rows + blocks - 1) / blocks;
+        }
         auto row_blocks = [&]<std::size_t V>() {
           for (; i + MR <= M; i += MR) {
-            if (pf) prefetch();
-            MicroKernel<T, MR, V>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
-                                  alpha, b0);
+            if (pf) {  // this block's share of the lines; what the steps left, issued after
+              PrefetchLines<T> lines = next;
+              lines.rows = std::min(share, next.rows);
+              next.rows -= lines.rows, next.src += lines.rows * ldb;
+              MicroKernel<T, MR, V, true>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc,
+                                          ncols, alpha, b0, &lines);
+              while (lines.rows) lines.Next();
+            } else {
+              MicroKernel<T, MR, V>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
+                                    alpha, b0);
+            }
           }
-          if (pf) prefetch();
+          while (next.rows) next.Next();  // the rest before the last rows' kernel
           if (i < M)
             MicroKernelRows<T, MR - 1, V>(M - i, a + i * rs, rs, ps, panel, pstride, kc,
                                           c + i * ldc, ldc, ncols, alpha, b0);
