@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <tuple>
@@ -179,6 +180,56 @@ TYPED_TEST(VirtualTwin, OneTrainerStepGivesBitIdenticalParameters) {
   // The step changed the weights (the comparison above is not of two untouched models).
   const VirtualTransformer<T, L> untouched(cfg, kSeed);
   EXPECT_NE(first_difference(twin.params(), untouched.params()), "");
+}
+
+// ---------------------------------------------------------------------------------------
+// GradMode::overwrite (what the trainer uses) against zeroing + accumulate
+// ---------------------------------------------------------------------------------------
+
+template <class P>
+class GradModes : public ::testing::Test {};
+TYPED_TEST_SUITE(GradModes, test::Policies, test::PolicyName);
+
+/// Overwriting gradients that hold NaN gives what accumulating into zeros gives (== per
+/// element: +0 and -0 count as equal, a NaN left anywhere does not), for the static model and
+/// its virtual twin; one token (two of four experts get no token: their gradients must be
+/// written as zeros) and sixteen; and overwriting again ignores the previous gradients.
+template <class Model>
+void check_overwrite(const Model& model, const Batch& b) {
+  using T = typename Model::policy::scalar;
+  using L = typename Model::policy::layout;
+  auto ws = model.make_workspace();
+  model.forward(b.tokens(), ws);
+  model.loss(ws, b.targets);
+  ParamSet<T, L> want(model.config()), got(model.config());
+  want.zero();
+  model.backward(ws, b.targets, want);
+  for (T& g : got.flat()) g = std::numeric_limits<T>::quiet_NaN();
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass overwrites the first's gradients
+    model.backward(ws, b.targets, got, GradMode::overwrite);
+    const auto nw = want.named(), ng = got.named();
+    for (std::size_t i = 0; i < nw.size(); ++i) {
+      const auto w = nw[i].flat(), g = ng[i].flat();
+      std::size_t bad = 0;
+      for (std::size_t j = 0; j < w.size(); ++j) bad += !(g[j] == w[j]);
+      EXPECT_EQ(bad, 0u) << nw[i].name << " (pass " << pass << ", batch " << b.batch << "x" << b.seq
+                         << ")";
+    }
+  }
+}
+
+TYPED_TEST(GradModes, OverwriteEqualsZeroingThenAccumulating) {
+  using T = typename TypeParam::scalar;
+  using L = typename TypeParam::layout;
+  using B = typename TypeParam::backend;
+  const backend::Dynamic::Scope scope(backend::gemm_table<B>());
+  const Config cfg = Config::tiny();
+  const Transformer<TypeParam> fixed(cfg, kSeed);
+  const VirtualTransformer<T, L> twin(cfg, kSeed);
+  for (const Batch& b : {fixed_batch(1, 1, cfg.vocab_size), fixed_batch(2, 8, cfg.vocab_size)}) {
+    check_overwrite(fixed, b);
+    check_overwrite(twin, b);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

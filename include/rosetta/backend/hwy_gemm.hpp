@@ -19,8 +19,8 @@
 //         registers, 4x4 / 2x2 in 128-bit ones). Packed just before use, the panel is still
 //         in L1 (op(B) = B with few row blocks of C is read in place instead: kDirectRowBlocks).
 //         for each block of kMr rows of C: the micro-kernel, which also prefetches a share of
-//           the next panel's source, one cache line per inner step, and (beta != 0) the C lines
-//           of the next row block
+//           the next panel's source, one cache line per inner step, and the C lines of the
+//           next row block
 //
 //   micro-kernel: a kMr x NR block of C in kMr * kNv vector registers; per inner step p it
 //   loads kNv vectors of the panel and broadcasts one element of op(A) per row
@@ -269,7 +269,7 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   const T* row[R];
   for (std::size_t r = 0; r < R; ++r) row[r] = a + r * rs;
-  if (c_next != nullptr && beta != T(0))  // the C lines of the next row block (see the caller)
+  if (c_next != nullptr)  // the C lines of the next row block (see the caller)
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < NV && v * N < ncols; ++v)
         __builtin_prefetch(c_next + r * ldc + v * N, 1, 3);
@@ -392,10 +392,11 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
           const std::size_t blocks = (M + MR - 1) / MR;
           share = (next.rows + blocks - 1) / blocks;
         }
-        // When C is read (beta != 0; gradients accumulated into cold memory over a few tokens of
-        // inner dimension), each kernel prefetches the C lines of the next whole row block: the
-        // loads of C at the end of such short kernels stalled on memory (scale_train_256
-        // 15.9 -> 10.0 ms; issued from the caller before each kernel, ~11 ms).
+        // Each kernel prefetches (for writing) the C lines of the next whole row block: with C
+        // cold in memory and a short inner dimension — weight gradients over a few tokens — the
+        // loads of C (beta != 0) at the end of each kernel stalled on memory (scale_train_256
+        // 15.9 -> 10.0 ms; issued from the caller before each kernel: ~11 ms), and so did the
+        // stores once the gradients were written with beta = 0 instead (13.2 -> 11.3 ms).
         auto c_next = [&](std::size_t i0) -> const T* {
           return i0 + 2 * MR <= M ? c + (i0 + MR) * ldc : nullptr;
         };

@@ -249,8 +249,10 @@ class VirtualTransformer {
   MatrixView<const T, L> forward(const TokenBatch& in, Work& ws) const;
   /// As Transformer::loss.
   Losses<T> loss(Work& ws, std::span<const std::int32_t> targets) const;
-  /// As Transformer::backward: accumulates d(total loss)/d(parameter) into grads.
-  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads) const;
+  /// As Transformer::backward: accumulates d(total loss)/d(parameter) into grads (or, with
+  /// GradMode::overwrite, writes them).
+  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads,
+                GradMode mode = GradMode::accumulate) const;
 
  private:
   static const Config& validated(const Config& c) {
@@ -301,11 +303,12 @@ Losses<T> VirtualTransformer<T, L>::loss(Work& ws, std::span<const std::int32_t>
 
 template <Scalar T, Layout L>
 void VirtualTransformer<T, L>::backward(Work& ws, std::span<const std::int32_t> targets,
-                                        Params& grads) const {
+                                        Params& grads, GradMode mode) const {
   detail::require_forward("VirtualTransformer", cfg_, ws, targets);
   ws.reserve_backward();
   detail::loss_backward(ws, targets);
-  const layers::BackwardContext<T, L> c{detail::stage_context(cfg_, params_, rope_, ws), grads};
+  const layers::BackwardContext<T, L> c{detail::stage_context(cfg_, params_, rope_, ws), grads,
+                                        mode};
   for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->backward(c);
 }
 

@@ -12,12 +12,12 @@ void linear_forward(MatrixView<T, L> y, CMat<T, L> x, CMat<T, L> W) {
 }
 
 /// Differentiates y = x W^T:
-///   dW += dy^T x   ([out, T] [T, in])
+///   dW += dy^T x   ([out, T] [T, in]) — dW = dy^T x when dW_beta == 0
 ///   dx  = dy W     ([T, out] [out, in]) — accumulated when dx_beta == 1, overwritten when 0.
 template <class B, class T, class L>
 void linear_backward(MatrixView<T, L> dx, MatrixView<T, L> dW, CMat<T, L> dy, CMat<T, L> x,
-                     CMat<T, L> W, T dx_beta = T(1)) {
-  B::gemm(Op::T, Op::N, T(1), dy, x, T(1), dW);
+                     CMat<T, L> W, T dx_beta = T(1), T dW_beta = T(1)) {
+  B::gemm(Op::T, Op::N, T(1), dy, x, dW_beta, dW);
   B::gemm(Op::N, Op::N, T(1), dy, W, dx_beta, dx);
 }
 

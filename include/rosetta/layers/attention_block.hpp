@@ -73,14 +73,15 @@ struct AttentionBlock {
   template <class WS>
   static void backward(const Config& c, const LayerParams<T, L>& p, LayerParams<T, L>& g,
                        const LayerCache<T, L>& lc, WS& ws, const Rope& rope, std::size_t batch,
-                       std::size_t seq) {
+                       std::size_t seq, GradMode mode = GradMode::accumulate) {
     using namespace kernels;
+    const T gb = mode == GradMode::accumulate ? T(1) : T(0);  // beta of the weight gradients
     const std::size_t Tn = batch * seq;
     auto dx = ws.dx.rows(Tn);
     auto d_o = ws.d_o.rows(Tn), dq = ws.dq.rows(Tn), dk = ws.dk.rows(Tn), dv = ws.dv.rows(Tn);
     auto dn1 = ws.dn.rows(Tn);
     // h = x + o Wo^T:  d_o = dh Wo, dWo += dh^T o
-    linear_backward<B>(d_o, g.wo, MatrixView<const T, L>(dx), lc.o.crows(Tn), p.wo, T(0));
+    linear_backward<B>(d_o, g.wo, MatrixView<const T, L>(dx), lc.o.crows(Tn), p.wo, T(0), gb);
     for (auto m : {dk, dv})
       for (std::size_t t = 0; t < Tn; ++t)
         for (std::size_t j = 0; j < m.cols(); ++j) m(t, j) = T(0);
@@ -91,9 +92,10 @@ struct AttentionBlock {
     rope_backward(dq, c.head_dim, seq, 0, rope.cos, rope.sin);
     rope_backward(dk, c.head_dim, seq, 0, rope.cos, rope.sin);
     auto n1 = lc.n1.crows(Tn);
-    linear_backward<B>(dn1, g.wq, MatrixView<const T, L>(dq), n1, p.wq, T(0));
-    linear_backward<B>(dn1, g.wk, MatrixView<const T, L>(dk), n1, p.wk, T(1));
-    linear_backward<B>(dn1, g.wv, MatrixView<const T, L>(dv), n1, p.wv, T(1));
+    linear_backward<B>(dn1, g.wq, MatrixView<const T, L>(dq), n1, p.wq, T(0), gb);
+    linear_backward<B>(dn1, g.wk, MatrixView<const T, L>(dk), n1, p.wk, T(1), gb);
+    linear_backward<B>(dn1, g.wv, MatrixView<const T, L>(dv), n1, p.wv, T(1), gb);
+    zero_if_overwrite(mode, g.attention_norm);
     rmsnorm_backward(dx, g.attention_norm, MatrixView<const T, L>(dn1), lc.x_in.crows(Tn),
                      p.attention_norm, std::span<const T>(lc.rstd1.data(), Tn));
   }

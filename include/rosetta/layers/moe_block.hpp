@@ -81,8 +81,10 @@ struct MoEBlock {
   /// dx holds dL/dout on entry and dL/dh on return.
   template <class WS>
   static void backward(const Config& c, const LayerParams<T, L>& p, LayerParams<T, L>& g,
-                       const LayerCache<T, L>& lc, WS& ws, std::size_t Tn) {
+                       const LayerCache<T, L>& lc, WS& ws, std::size_t Tn,
+                       GradMode mode = GradMode::accumulate) {
     using namespace kernels;
+    const T gb = mode == GradMode::accumulate ? T(1) : T(0);  // beta of the weight gradients
     const std::size_t k = c.top_k, E = c.n_experts, slots = Tn * k, H = c.hidden_dim;
     auto dx = ws.dx.rows(Tn);
     auto Y = lc.Y.crows(slots);
@@ -104,20 +106,26 @@ struct MoEBlock {
     for (std::size_t e = 0; e < E; ++e) {
       const auto r0 = static_cast<std::size_t>(lc.offsets[e]);
       const auto n = static_cast<std::size_t>(lc.offsets[e + 1]) - r0;
-      if (n == 0) continue;
       auto& pe = p.experts[e];
       auto& ge = g.experts[e];
+      if (n == 0) {  // no token routed here: a zero gradient (written when overwriting)
+        if (mode == GradMode::overwrite)
+          for (auto m : {ge.w1, ge.w2, ge.w3})
+            for (std::size_t i = 0; i < m.rows(); ++i)
+              for (std::size_t j = 0; j < m.cols(); ++j) m(i, j) = T(0);
+        continue;
+      }
       auto dA = ws.dA.rows(slots).rows(r0, n), dG = ws.dG.rows(slots).rows(r0, n),
            dU = ws.dU.rows(slots).rows(r0, n);
       auto x = Xe.rows(r0, n);
       // Y = A W2^T
       linear_backward<B>(dA, ge.w2, MatrixView<const T, L>(dY.rows(r0, n)),
-                         lc.A.crows(slots).rows(r0, n), pe.w2, T(0));
+                         lc.A.crows(slots).rows(r0, n), pe.w2, T(0), gb);
       swiglu_backward(dG, dU, MatrixView<const T, L>(dA), lc.G.crows(slots).rows(r0, n),
                       lc.U.crows(slots).rows(r0, n));
       // G = x W1^T, U = x W3^T
-      linear_backward<B>(dXe.rows(r0, n), ge.w1, MatrixView<const T, L>(dG), x, pe.w1, T(0));
-      linear_backward<B>(dXe.rows(r0, n), ge.w3, MatrixView<const T, L>(dU), x, pe.w3, T(1));
+      linear_backward<B>(dXe.rows(r0, n), ge.w1, MatrixView<const T, L>(dG), x, pe.w1, T(0), gb);
+      linear_backward<B>(dXe.rows(r0, n), ge.w3, MatrixView<const T, L>(dU), x, pe.w3, T(1), gb);
     }
     // scatter the gathered rows back: dn2[t] = sum_j dXe[s_tj]   (token order: deterministic)
     auto dn2 = ws.dn.rows(Tn);
@@ -134,8 +142,10 @@ struct MoEBlock {
                     std::span<const std::int32_t>(lc.idx.data(), slots),
                     std::span<const T>(lc.w.data(), slots), std::span<const T>(lc.f),
                     static_cast<T>(c.aux_alpha), k);
-    linear_backward<B>(dn2, g.router, MatrixView<const T, L>(drl), lc.n2.crows(Tn), p.router, T(1));
+    linear_backward<B>(dn2, g.router, MatrixView<const T, L>(drl), lc.n2.crows(Tn), p.router, T(1),
+                       gb);
     // n2 = RMSNorm(h); the residual passes dx through unchanged
+    zero_if_overwrite(mode, g.ffn_norm);
     rmsnorm_backward(dx, g.ffn_norm, MatrixView<const T, L>(dn2), lc.h.crows(Tn), p.ffn_norm,
                      std::span<const T>(lc.rstd2.data(), Tn));
   }

@@ -39,10 +39,15 @@ struct ForwardContext {
   std::size_t tokens() const { return batch * seq; }
 };
 
-/// The same for backward, plus the gradients (accumulated, like every weight gradient).
+/// The same for backward, plus the gradients: added to (GradMode::accumulate) or written
+/// (GradMode::overwrite: every gradient element is set, whatever the buffers held).
 template <class T, class L>
 struct BackwardContext : ForwardContext<T, L> {
   ParamSet<T, L>& grads;
+  GradMode mode = GradMode::accumulate;
+
+  /// beta of the weight-gradient products: 1 adds to the gradient, 0 writes it.
+  T grad_beta() const { return mode == GradMode::accumulate ? T(1) : T(0); }
 };
 
 /// The uniform stage interface the models (and the virtual adapter) call.
@@ -68,9 +73,15 @@ struct EmbeddingStage {
     kernels::embedding_forward(c.ws.layers[0].x_in.rows(Tn), c.params.embed,
                                std::span<const std::int32_t>(c.ws.tokens.data(), Tn));
   }
-  /// dembed[tokens[t]] += dx[t]
+  /// dembed[tokens[t]] += dx[t]   (overwrite: the table is zeroed first — rows of tokens not
+  /// in the batch have zero gradient)
   static void backward(const BackwardContext<T, L>& c, std::size_t /*layer*/) {
     const std::size_t Tn = c.tokens();
+    if (c.mode == GradMode::overwrite) {
+      auto& e = c.grads.embed;
+      for (std::size_t i = 0; i < e.rows(); ++i)
+        for (std::size_t j = 0; j < e.cols(); ++j) e(i, j) = T(0);
+    }
     kernels::embedding_backward(c.grads.embed, MatrixView<const T, L>(c.ws.dx.rows(Tn)),
                                 std::span<const std::int32_t>(c.ws.tokens.data(), Tn));
   }
@@ -92,7 +103,7 @@ struct AttentionStage {
   }
   static void backward(const BackwardContext<T, L>& c, std::size_t layer) {
     Block::backward(c.cfg, c.params.layers[layer], c.grads.layers[layer], c.ws.layers[layer], c.ws,
-                    rope(c), c.batch, c.seq);
+                    rope(c), c.batch, c.seq, c.mode);
   }
 
  private:
@@ -118,7 +129,7 @@ struct MoEStage {
   }
   static void backward(const BackwardContext<T, L>& c, std::size_t layer) {
     MoEBlock<P>::backward(c.cfg, c.params.layers[layer], c.grads.layers[layer], c.ws.layers[layer],
-                          c.ws, c.tokens());
+                          c.ws, c.tokens(), c.mode);
   }
 };
 
@@ -145,10 +156,11 @@ struct HeadStage {
     // logits = xf lm_head^T
     auto dxf = ws.dn.rows(Tn);
     kernels::linear_backward<B>(dxf, c.grads.lm_head, ws.dlogits.crows(Tn), ws.xf.crows(Tn),
-                                c.params.lm_head, T(0));
+                                c.params.lm_head, T(0), c.grad_beta());
     auto dx = ws.dx.rows(Tn);
     for (std::size_t t = 0; t < Tn; ++t)
       for (std::size_t j = 0; j < c.cfg.hidden_dim; ++j) dx(t, j) = T(0);
+    zero_if_overwrite(c.mode, c.grads.norm);
     kernels::rmsnorm_backward(dx, c.grads.norm, MatrixView<const T, L>(dxf), ws.x_final.crows(Tn),
                               c.params.norm, std::span<const T>(ws.rstd_f.data(), Tn));
   }

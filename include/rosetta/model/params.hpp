@@ -2,6 +2,8 @@
 // block, with a named view per tensor in checkpoint order. Linear weights are [out, in].
 #pragma once
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,18 @@ struct LayerParams {
   MatrixView<T, L> router;                  // [E, H]
   std::vector<ExpertParams<T, L>> experts;  // n_experts
 };
+
+/// What backward does with the gradient buffers it is given: add this pass's gradients to
+/// them (accumulate, like PyTorch's .grad; the caller zeroes them first) or write them,
+/// whatever the buffers held (overwrite: no zeroing pass, and the weight-gradient products
+/// run with beta = 0, so they never read the old values; what Trainer::train_step uses).
+enum class GradMode { accumulate, overwrite };
+
+/// Zeroes a gradient that backward then adds into, when it must be written (overwrite).
+template <class T>
+void zero_if_overwrite(GradMode mode, std::span<T> g) {
+  if (mode == GradMode::overwrite) std::fill(g.begin(), g.end(), T(0));
+}
 
 template <Scalar T, Layout L>
 class ParamSet {

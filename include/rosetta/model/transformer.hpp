@@ -226,8 +226,10 @@ class Transformer {
   /// for the batch of the last forward on ws.
   Losses<T> loss(Work& ws, std::span<const std::int32_t> targets) const;
 
-  /// Accumulates d(total loss)/d(parameter) into grads for the last forward + loss on ws.
-  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads) const;
+  /// Accumulates d(total loss)/d(parameter) into grads for the last forward + loss on ws
+  /// (GradMode::overwrite: writes them instead; grads need not be zeroed).
+  void backward(Work& ws, std::span<const std::int32_t> targets, Params& grads,
+                GradMode mode = GradMode::accumulate) const;
 
  private:
   static const Config& validated(const Config& c) {
@@ -301,11 +303,12 @@ Losses<typename P::scalar> Transformer<P>::loss(typename Transformer<P>::Work& w
 template <class P>
 void Transformer<P>::backward(typename Transformer<P>::Work& ws,
                               std::span<const std::int32_t> targets,
-                              typename Transformer<P>::Params& grads) const {
+                              typename Transformer<P>::Params& grads, GradMode mode) const {
   require_forward(ws, targets);
   ws.reserve_backward();
   detail::loss_backward(ws, targets);
-  const layers::BackwardContext<T, L> c{detail::stage_context(cfg_, params_, rope_, ws), grads};
+  const layers::BackwardContext<T, L> c{detail::stage_context(cfg_, params_, rope_, ws), grads,
+                                        mode};
   layers::HeadStage<P>::backward(c, 0);
   for (std::size_t l = cfg_.n_layers; l-- > 0;) {
     layers::MoEStage<P>::backward(c, l);

@@ -82,8 +82,10 @@ StepResult<typename P::scalar> Trainer<P, M>::train_step(const TokenBatch& token
   if (!std::isfinite(static_cast<double>(r.total)))
     detail::raise<NumericalError>("train_step ", t_ + 1, ": loss is not finite (ce=", r.ce,
                                   ", aux=", r.aux, "); weights left unchanged");
-  grads_.zero();
-  model_.backward(ws_, targets, grads_);
+  // Written, not accumulated into zeros: no zeroing pass over every gradient, and the weight
+  // gradient products do not read the old values (mem_train_step 403 -> 366 us,
+  // scale_train_256 12.5 -> 11.3 ms on hwy; interleaved runs).
+  model_.backward(ws_, targets, grads_, GradMode::overwrite);
   r.grad_norm = global_norm(std::span<const T>(grads_.flat()));
   if (!std::isfinite(r.grad_norm))
     detail::raise<NumericalError>("train_step ", t_ + 1, ": gradient norm is ", r.grad_norm,
