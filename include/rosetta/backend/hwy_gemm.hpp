@@ -204,31 +204,26 @@ HWY_INLINE void PackB(Op opB, const T* HWY_RESTRICT B, std::size_t ldb, std::siz
     const T* src = B + jq * ldb + p0;  // src[j * ldb + p] = op(B)(p0 + p, jq + j)
 #if HWY_TARGET != HWY_SCALAR
     std::size_t j = 0;
+    // Columns j.. in groups of `cols` (rows of B), `steps` values of p per transposed block,
+    // the last p < kc one at a time; each block size takes what the wider ones left.
+    auto in_blocks = [&](std::size_t cols, std::size_t steps, auto&& transpose) {
+      for (; j + cols <= w; j += cols) {
+        std::size_t p = 0;
+        for (; p + steps <= kc; p += steps) transpose(src + j * ldb + p, panel + p * nr + j);
+        for (; p < kc; ++p)
+          for (std::size_t jj = j; jj < j + cols; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
+      }
+    };
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     if constexpr (sizeof(T) == 4)
-      for (; j + 16 <= w; j += 16) {
-        std::size_t p = 0;
-        for (; p + 8 <= kc; p += 8) Transpose16x8(src + j * ldb + p, ldb, panel + p * nr + j, nr);
-        for (; p < kc; ++p)
-          for (std::size_t jj = j; jj < j + 16; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
-      }
+      in_blocks(16, 8, [&](const T* s, T* d) { Transpose16x8(s, ldb, d, nr); });
 #endif
 #if HWY_CAP_GE256
     if constexpr (sizeof(T) == 4)
-      for (; j + 8 <= w; j += 8) {
-        std::size_t p = 0;
-        for (; p + 8 <= kc; p += 8) Transpose256(src + j * ldb + p, ldb, panel + p * nr + j, nr);
-        for (; p < kc; ++p)
-          for (std::size_t jj = j; jj < j + 8; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
-      }
+      in_blocks(8, 8, [&](const T* s, T* d) { Transpose256(s, ldb, d, nr); });
 #endif
     constexpr std::size_t t = 16 / sizeof(T);  // the transposed block: t x t
-    for (; j + t <= w; j += t) {
-      std::size_t p = 0;
-      for (; p + t <= kc; p += t) Transpose128(src + j * ldb + p, ldb, panel + p * nr + j, nr);
-      for (; p < kc; ++p)
-        for (std::size_t jj = j; jj < j + t; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
-    }
+    in_blocks(t, t, [&](const T* s, T* d) { Transpose128(s, ldb, d, nr); });
     for (; j < w; ++j)
       for (std::size_t p = 0; p < kc; ++p) panel[p * nr + j] = src[j * ldb + p];
 #else
