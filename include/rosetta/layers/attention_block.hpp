@@ -75,7 +75,7 @@ struct AttentionBlock {
                        const LayerCache<T, L>& lc, WS& ws, const Rope& rope, std::size_t batch,
                        std::size_t seq, GradMode mode = GradMode::accumulate) {
     using namespace kernels;
-    const T gb = mode == GradMode::accumulate ? T(1) : T(0);  // beta of the weight gradients
+    const T gb = grad_beta<T>(mode);  // beta of the weight gradients
     const std::size_t Tn = batch * seq;
     auto dx = ws.dx.rows(Tn);
     auto d_o = ws.d_o.rows(Tn), dq = ws.dq.rows(Tn), dk = ws.dk.rows(Tn), dv = ws.dv.rows(Tn);

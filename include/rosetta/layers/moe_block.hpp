@@ -84,7 +84,7 @@ struct MoEBlock {
                        const LayerCache<T, L>& lc, WS& ws, std::size_t Tn,
                        GradMode mode = GradMode::accumulate) {
     using namespace kernels;
-    const T gb = mode == GradMode::accumulate ? T(1) : T(0);  // beta of the weight gradients
+    const T gb = grad_beta<T>(mode);  // beta of the weight gradients
     const std::size_t k = c.top_k, E = c.n_experts, slots = Tn * k, H = c.hidden_dim;
     auto dx = ws.dx.rows(Tn);
     auto Y = lc.Y.crows(slots);
@@ -109,10 +109,7 @@ struct MoEBlock {
       auto& pe = p.experts[e];
       auto& ge = g.experts[e];
       if (n == 0) {  // no token routed here: a zero gradient (written when overwriting)
-        if (mode == GradMode::overwrite)
-          for (auto m : {ge.w1, ge.w2, ge.w3})
-            for (std::size_t i = 0; i < m.rows(); ++i)
-              for (std::size_t j = 0; j < m.cols(); ++j) m(i, j) = T(0);
+        for (auto m : {ge.w1, ge.w2, ge.w3}) zero_if_overwrite(mode, m.flat());
         continue;
       }
       auto dA = ws.dA.rows(slots).rows(r0, n), dG = ws.dG.rows(slots).rows(r0, n),

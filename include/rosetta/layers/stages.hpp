@@ -45,9 +45,6 @@ template <class T, class L>
 struct BackwardContext : ForwardContext<T, L> {
   ParamSet<T, L>& grads;
   GradMode mode = GradMode::accumulate;
-
-  /// beta of the weight-gradient products: 1 adds to the gradient, 0 writes it.
-  T grad_beta() const { return mode == GradMode::accumulate ? T(1) : T(0); }
 };
 
 /// The uniform stage interface the models (and the virtual adapter) call.
@@ -77,11 +74,7 @@ struct EmbeddingStage {
   /// in the batch have zero gradient)
   static void backward(const BackwardContext<T, L>& c, std::size_t /*layer*/) {
     const std::size_t Tn = c.tokens();
-    if (c.mode == GradMode::overwrite) {
-      auto& e = c.grads.embed;
-      for (std::size_t i = 0; i < e.rows(); ++i)
-        for (std::size_t j = 0; j < e.cols(); ++j) e(i, j) = T(0);
-    }
+    zero_if_overwrite(c.mode, c.grads.embed.flat());
     kernels::embedding_backward(c.grads.embed, MatrixView<const T, L>(c.ws.dx.rows(Tn)),
                                 std::span<const std::int32_t>(c.ws.tokens.data(), Tn));
   }
@@ -156,7 +149,7 @@ struct HeadStage {
     // logits = xf lm_head^T
     auto dxf = ws.dn.rows(Tn);
     kernels::linear_backward<B>(dxf, c.grads.lm_head, ws.dlogits.crows(Tn), ws.xf.crows(Tn),
-                                c.params.lm_head, T(0), c.grad_beta());
+                                c.params.lm_head, T(0), grad_beta<T>(c.mode));
     auto dx = ws.dx.rows(Tn);
     for (std::size_t t = 0; t < Tn; ++t)
       for (std::size_t j = 0; j < c.cfg.hidden_dim; ++j) dx(t, j) = T(0);

@@ -44,6 +44,12 @@ struct LayerParams {
 /// run with beta = 0, so they never read the old values; what Trainer::train_step uses).
 enum class GradMode { accumulate, overwrite };
 
+/// beta of the weight-gradient products: 1 adds to the gradient, 0 writes it.
+template <class T>
+T grad_beta(GradMode mode) {
+  return mode == GradMode::accumulate ? T(1) : T(0);
+}
+
 /// Zeroes a gradient that backward then adds into, when it must be written (overwrite).
 template <class T>
 void zero_if_overwrite(GradMode mode, std::span<T> g) {
