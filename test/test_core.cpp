@@ -370,4 +370,41 @@ TEST(Vec, Softmax16IsBitIdenticalToTheScalarHelpers) {
     }
   EXPECT_EQ(cases, 71u * 5 * 4);
 }
+
+// softmax_prefix16_rows interleaves R rows' steps (branch-free on n when every row has
+// n <= 32 <= cols, or cols < 16): each row must come out as softmax_prefix16 alone leaves it,
+// for causal runs of n (attention), equal n (the router), rows too long for the short path,
+// masked scores and NaNs; bytes past the last row untouched.
+TEST(Vec, SoftmaxRowsIsBitIdenticalRowByRow) {
+  namespace v = rosetta::kernels::vec;
+  constexpr std::size_t R = 4;
+  rosetta::Rng rng(12);
+  std::size_t cases = 0;
+  for (std::size_t cols : {1u, 3u, 4u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 40u, 70u})
+    for (int pattern = 0; pattern < 3; ++pattern)
+      for (std::size_t n0 = 1; n0 <= cols; ++n0) {
+        std::size_t n[R];
+        bool fits = true;
+        for (std::size_t r = 0; r < R; ++r) {
+          n[r] = pattern == 0 ? n0 + r : pattern == 1 ? n0 : cols - (n0 + 3 * r) % cols;
+          fits = fits && n[r] >= 1 && n[r] <= cols;
+        }
+        if (!fits) continue;
+        const std::size_t stride = cols + 3, len = R * stride;
+        std::vector<float> x(len + 8);
+        for (auto& e : x) e = static_cast<float>(4 * rng.normal());
+        if (n0 % 5 == 2) x[stride + n[1] / 2] = -INFINITY;  // a masked score in row 1
+        if (n0 % 7 == 3) x[2 * stride + n[2] / 3] = NAN;    // a NaN in row 2
+        std::vector<float> want = x, got = x;
+        for (std::size_t r = 0; r < R; ++r)
+          v::softmax_prefix16(want.data() + r * stride, n[r], cols);
+        v::softmax_prefix16_rows<R>(got.data(), stride, n, cols);
+        for (std::size_t j = 0; j < want.size(); ++j)
+          ASSERT_TRUE(same_bits(got[j], want[j]) || (std::isnan(got[j]) && std::isnan(want[j])))
+              << "cols " << cols << " pattern " << pattern << " n0 " << n0 << " index " << j << ": "
+              << got[j] << " vs " << want[j];
+        ++cases;
+      }
+  EXPECT_GT(cases, 500u);
+}
 #endif

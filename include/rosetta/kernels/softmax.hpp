@@ -39,14 +39,42 @@ void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
   for (std::size_t j = n; j < y.cols(); ++j) y(i, j) = T(0);
 }
 
+/// Rows per call of vec::softmax_prefix16_rows (their steps interleaved).
+inline constexpr std::size_t kRows = 4;
+
+/// softmax_row_prefix on rows 0.. of y, row i over its first n0 + i entries (n0 >= 1; a
+/// causal attention's scores). Float rows kRows at a time (vec::softmax_prefix16_rows: the
+/// same values).
+template <class T, class L>
+void softmax_rows_causal(MatrixView<T, L> y, std::size_t n0) {
+  std::size_t i = 0;
+#ifdef ROSETTA_VEC16
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
+    for (; i + kRows <= y.rows(); i += kRows) {
+      std::size_t n[kRows];
+      for (std::size_t r = 0; r < kRows; ++r) n[r] = n0 + i + r;
+      vec::softmax_prefix16_rows<kRows>(y.data() + i * y.row_stride(), y.row_stride(), n, y.cols());
+    }
+#endif
+  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i);
+}
+
 /// y = softmax(x) over each row.   x, y: [R, C] (y may alias x).
 template <class T, class L>
 void softmax_forward(MatrixView<T, L> y, CMat<T, L> x) {
-  for (std::size_t i = 0; i < x.rows(); ++i) {
-    if (y.data() != x.data())
+  if (y.data() != x.data())
+    for (std::size_t i = 0; i < x.rows(); ++i)
       for (std::size_t j = 0; j < x.cols(); ++j) y(i, j) = x(i, j);
-    softmax_row_prefix(y, i, x.cols());
-  }
+  std::size_t i = 0;
+#ifdef ROSETTA_VEC16
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
+    for (; i + kRows <= y.rows(); i += kRows) {  // kRows rows at a time: the same values
+      std::size_t n[kRows];
+      for (std::size_t r = 0; r < kRows; ++r) n[r] = y.cols();
+      vec::softmax_prefix16_rows<kRows>(y.data() + i * y.row_stride(), y.row_stride(), n, y.cols());
+    }
+#endif
+  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, x.cols());
 }
 
 /// Differentiates y = softmax(x):  dx[i,j] = y[i,j] * (dy[i,j] - sum_j' dy[i,j'] y[i,j'])

@@ -12,6 +12,10 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>  // masked loads and stores (softmax_short)
+#endif
+
 namespace rosetta::kernels::vec {
 
 /// Number of independent partial sums: one 512-bit register of floats.
@@ -226,6 +230,69 @@ inline float hsum16(f16 s) {
   return hreduce16(s, [](f16 a, f16 b) { return a + b; });
 }
 
+/// softmax_prefix16 on R rows at once (row[r], n[r] entries, 1 <= n[r] <= 16 V): V vectors
+/// per row, every step on all of them with lanes >= n[r] masked, no branch on n, the rows'
+/// steps interleaved. A row's chain (max, exp, sum, divide, scale) is ~100 cycles of
+/// dependent operations; one row at a time, the out-of-order window held little else (causal
+/// attention's rows also took different branches row after row). Each row holds at least
+/// 16 V floats, or `masked` (V = 1): lanes >= cols are neither read nor written (AVX-512
+/// masked accesses: the router's rows of 4). Same operations in the same order as the
+/// general path (an extra vmax with row[0] and an extra + 0 are identities there).
+template <std::size_t R, std::size_t V, bool masked>
+[[gnu::always_inline]] inline void softmax_short(float* const* row, const std::size_t* n,
+                                                 std::size_t cols) {
+  const auto in_row = static_cast<__mmask16>((1u << std::min<std::size_t>(cols, 16)) - 1u);
+  f16 x[R][V], e[R][V], mv[R], sv[R];
+  i16 valid[R][V];
+  float m[R], inv[R];
+  for (std::size_t r = 0; r < R; ++r) {
+    const f16 first = splat(row[r][0]);
+    mv[r] = first;
+    for (std::size_t v = 0; v < V; ++v) {
+      x[r][v] = masked ? f16(_mm512_maskz_loadu_ps(in_row, row[r])) : load16(row[r] + 16 * v);
+      valid[r][v] = lanes_below(n[r] > 16 * v ? n[r] - 16 * v : 0);
+      mv[r] = vmax(mv[r], select(valid[r][v], x[r][v], first));
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) m[r] = hmax16(mv[r]);
+  for (std::size_t r = 0; r < R; ++r) {
+    sv[r] = f16{};
+    for (std::size_t v = 0; v < V; ++v) {
+      e[r][v] = exp_detail::exp_poly(select(valid[r][v], x[r][v], splat(m[r])) - m[r]);
+      sv[r] += select(valid[r][v], e[r][v], f16{});
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) inv[r] = 1.0f / hsum16(sv[r]);
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t v = 0; v < V; ++v) {
+      const f16 y = select(valid[r][v], e[r][v] * inv[r], f16{});
+      if constexpr (masked)
+        _mm512_mask_storeu_ps(row[r], in_row, y);
+      else
+        store16(row[r] + 16 * v, y);
+    }
+    if constexpr (!masked) std::fill(row[r] + 16 * V, row[r] + cols, 0.0f);
+  }
+}
+
+/// softmax_prefix16 on R rows, row r at row0 + r * stride over its first n[r] >= 1 entries,
+/// all `cols` wide: interleaved when every row fits softmax_short, else one after the other.
+/// Same values.
+inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols);
+template <std::size_t R>
+inline void softmax_prefix16_rows(float* row0, std::size_t stride, const std::size_t* n,
+                                  std::size_t cols) {
+  float* rows[R];
+  bool short_rows = cols >= 32;
+  for (std::size_t r = 0; r < R; ++r) {
+    rows[r] = row0 + r * stride;
+    short_rows = short_rows && n[r] <= 32;
+  }
+  if (short_rows) return softmax_short<R, 2, false>(rows, n, cols);
+  if (cols < 16) return softmax_short<R, 1, true>(rows, n, cols);
+  for (std::size_t r = 0; r < R; ++r) softmax_prefix16(rows[r], n[r], cols);
+}
+
 /// Softmax over row[0, n) (n >= 1) in place, zeros in row[n, cols): the same values as
 /// max + exp_sub_sum + scaling with the helpers above. Reads and writes whole 16-float vectors
 /// up to round_up(n, 16) when that is within cols (the row's width), else the last partial
@@ -235,6 +302,8 @@ inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols) {
     std::fill(row, row + cols, 0.0f);
     return;
   }
+  if (n <= 32 && cols >= 32) return softmax_short<1, 2, false>(&row, &n, cols);
+  if (cols < 16) return softmax_short<1, 1, true>(&row, &n, cols);
   const std::size_t body = n - n % 16, rem = n - body;
   alignas(64) float tail[16];
   const bool in_row = body + 16 <= cols;
