@@ -262,19 +262,35 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   V acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
-  const T* row[R];
-  for (std::size_t r = 0; r < R; ++r) row[r] = a + r * rs;
+  // op(A)(r, p) through two moving pointers (rows 0-3 and 4-7) and the strides rs, 2 rs, 3 rs:
+  // x86 addresses base + index * {4, 8} — four registers, where a pointer per row took eight
+  // and the rest of the loop's state spilled into vector registers.
+  const T* a0 = a;
+  const T* a4 = R > 4 ? a + 4 * rs : a;
+  const std::size_t rs3 = 3 * rs;
+  auto at = [&](std::size_t r) HWY_ATTR -> T {  // r is a constant once the loops unroll
+    const T* base = r < 4 ? a0 : a4;
+    switch (r & 3) {
+      case 0:
+        return base[0];
+      case 1:
+        return base[rs];
+      case 2:
+        return base[2 * rs];
+      default:
+        return base[rs3];
+    }
+  };
   if (c_next != nullptr)  // the C lines of the next row block (see the caller)
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < NV && v * N < ncols; ++v)
         __builtin_prefetch(c_next + r * ldc + v * N, 1, 3);
-  std::size_t off = 0;
-  for (std::size_t p = 0; p < kc; ++p, off += ps, panel += pstride) {
+  for (std::size_t p = 0; p < kc; ++p, a0 += ps, a4 += ps, panel += pstride) {
     if constexpr (PF) pfl->Next();  // one line per step, spread over the kernel's FMAs
     V b[NV];
     for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + v * N);
     for (std::size_t r = 0; r < R; ++r) {
-      const V x = hn::Set(d, row[r][off]);
+      const V x = hn::Set(d, at(r));
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
     }
   }
