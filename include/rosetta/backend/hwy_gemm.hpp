@@ -25,8 +25,8 @@
 //   micro-kernel: a kMr x NR block of C in kMr * kNv vector registers; per inner step p it
 //   loads kNv vectors of the panel and broadcasts one element of op(A) per row
 //   (acc[r][v] += a(r, p) * b(p, v)). op(A) is not packed: a broadcast reads any address, so
-//   op(A) = A and op(A) = A^T are both read in place (a row-pointer per row, one stride per
-//   step). Then C <- alpha acc + beta C for the first k-block, C += alpha acc for the others;
+//   op(A) = A and op(A) = A^T are both read in place (two pointers, for rows 0-3 and 4-7,
+//   indexed by 0, 1, 2 and 3 row strides and advanced by one step's stride). Then C <- alpha acc + beta C for the first k-block, C += alpha acc for the others;
 //   columns past the end of C go through a small stack buffer. Rows past the last whole block
 //   of kMr use a micro-kernel instantiated for that many rows.
 //
