@@ -26,9 +26,10 @@
 //   loads kNv vectors of the panel and broadcasts one element of op(A) per row
 //   (acc[r][v] += a(r, p) * b(p, v)). op(A) is not packed: a broadcast reads any address, so
 //   op(A) = A and op(A) = A^T are both read in place (two pointers, for rows 0-3 and 4-7,
-//   indexed by 0, 1, 2 and 3 row strides and advanced by one step's stride). Then C <- alpha acc + beta C for the first k-block, C += alpha acc for the others;
-//   columns past the end of C go through a small stack buffer. Rows past the last whole block
-//   of kMr use a micro-kernel instantiated for that many rows.
+//   indexed by 0, 1, 2 and 3 row strides and advanced by one step's stride). Then C <- alpha acc +
+//   beta C for the first k-block, C += alpha acc for the others; columns past the end of C go
+//   through a small stack buffer. Rows past the last whole block of kMr use a micro-kernel
+//   instantiated for that many rows.
 //
 // The packed panels live in a thread_local buffer that only grows: no allocation per call in
 // the steady state.
