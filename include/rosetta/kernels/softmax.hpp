@@ -40,20 +40,21 @@ void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
 }
 
 /// Rows per call of vec::softmax_prefix16_rows (their steps interleaved).
-inline constexpr std::size_t kRows = 4;
+inline constexpr std::size_t kSoftmaxRows = 4;
 
 /// softmax_row_prefix on rows 0.. of y, row i over its first n0 + i entries (n0 >= 1; a
-/// causal attention's scores). Float rows kRows at a time (vec::softmax_prefix16_rows: the
+/// causal attention's scores). Float rows kSoftmaxRows at a time (vec::softmax_prefix16_rows: the
 /// same values).
 template <class T, class L>
 void softmax_rows_causal(MatrixView<T, L> y, std::size_t n0) {
   std::size_t i = 0;
 #ifdef ROSETTA_VEC16
   if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
-    for (; i + kRows <= y.rows(); i += kRows) {
-      std::size_t n[kRows];
-      for (std::size_t r = 0; r < kRows; ++r) n[r] = n0 + i + r;
-      vec::softmax_prefix16_rows<kRows>(y.data() + i * y.row_stride(), y.row_stride(), n, y.cols());
+    for (; i + kSoftmaxRows <= y.rows(); i += kSoftmaxRows) {
+      std::size_t n[kSoftmaxRows];
+      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = n0 + i + r;
+      vec::softmax_prefix16_rows<kSoftmaxRows>(y.data() + i * y.row_stride(), y.row_stride(), n,
+                                               y.cols());
     }
 #endif
   for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i);
@@ -68,10 +69,12 @@ void softmax_forward(MatrixView<T, L> y, CMat<T, L> x) {
   std::size_t i = 0;
 #ifdef ROSETTA_VEC16
   if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
-    for (; i + kRows <= y.rows(); i += kRows) {  // kRows rows at a time: the same values
-      std::size_t n[kRows];
-      for (std::size_t r = 0; r < kRows; ++r) n[r] = y.cols();
-      vec::softmax_prefix16_rows<kRows>(y.data() + i * y.row_stride(), y.row_stride(), n, y.cols());
+    for (; i + kSoftmaxRows <= y.rows();
+         i += kSoftmaxRows) {  // kSoftmaxRows rows at a time: the same values
+      std::size_t n[kSoftmaxRows];
+      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = y.cols();
+      vec::softmax_prefix16_rows<kSoftmaxRows>(y.data() + i * y.row_stride(), y.row_stride(), n,
+                                               y.cols());
     }
 #endif
   for (; i < y.rows(); ++i) softmax_row_prefix(y, i, x.cols());

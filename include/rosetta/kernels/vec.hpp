@@ -302,8 +302,6 @@ inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols) {
     std::fill(row, row + cols, 0.0f);
     return;
   }
-  if (n <= 32 && cols >= 32) return softmax_short<1, 2, false>(&row, &n, cols);
-  if (cols < 16) return softmax_short<1, 1, true>(&row, &n, cols);
   const std::size_t body = n - n % 16, rem = n - body;
   alignas(64) float tail[16];
   const bool in_row = body + 16 <= cols;
