@@ -371,6 +371,29 @@ TEST(Vec, Softmax16IsBitIdenticalToTheScalarHelpers) {
   EXPECT_EQ(cases, 71u * 5 * 4);
 }
 
+// sum_squares_rows: the interleaved rows give sum_squares' values bit for bit (the same
+// partial sums in the same order), for row lengths around whole vectors, with a NaN and an
+// infinity; bytes between the rows are not read into the sums.
+TEST(Vec, SumSquaresRowsIsBitIdenticalToSumSquares) {
+  namespace v = rosetta::kernels::vec;
+  constexpr std::size_t R = 4;
+  rosetta::Rng rng(13);
+  for (std::size_t n : {1u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 64u, 100u, 256u}) {
+    const std::size_t stride = n + 7;
+    std::vector<float> x(R * stride);
+    for (auto& e : x) e = static_cast<float>(3 * rng.normal());
+    if (n > 3) x[2 * stride + n / 2] = NAN;
+    if (n > 3) x[3 * stride + n / 3] = INFINITY;
+    float got[R];
+    v::sum_squares_rows<R>(x.data(), stride, n, got);
+    for (std::size_t r = 0; r < R; ++r) {
+      const float want = v::sum_squares(x.data() + r * stride, n);
+      EXPECT_TRUE(same_bits(got[r], want) || (std::isnan(got[r]) && std::isnan(want)))
+          << "n " << n << " row " << r << ": " << got[r] << " vs " << want;
+    }
+  }
+}
+
 // softmax_prefix16_rows interleaves R rows' steps (branch-free on n when every row has
 // n <= 32 <= cols, or cols < 16): each row must come out as softmax_prefix16 alone leaves it,
 // for causal runs of n (attention), equal n (the router), rows too long for the short path,

@@ -230,6 +230,31 @@ inline float hsum16(f16 s) {
   return hreduce16(s, [](f16 a, f16 b) { return a + b; });
 }
 
+/// sum_squares over R rows at once (row r at row0 + r * stride, n >= 1 floats each; result
+/// in out[r]), the rows' steps interleaved: one row's chain — dependent adds into one register,
+/// then four shuffle-and-add levels — ran alone per call. The same values as sum_squares: lane
+/// j is its partial sum j, the last partial vector is a masked load (lanes past n add 0 * 0),
+/// and hsum16 adds the lanes in its pairwise order.
+template <std::size_t R>
+inline void sum_squares_rows(const float* row0, std::size_t stride, std::size_t n, float* out) {
+  f16 acc[R];
+  for (std::size_t r = 0; r < R; ++r) acc[r] = f16{};
+  const std::size_t body = n - n % 16;
+  for (std::size_t i = 0; i < body; i += 16)
+    for (std::size_t r = 0; r < R; ++r) {
+      const f16 v = load16(row0 + r * stride + i);
+      acc[r] += v * v;
+    }
+  if (body < n) {
+    const auto k = static_cast<__mmask16>((1u << (n - body)) - 1u);
+    for (std::size_t r = 0; r < R; ++r) {
+      const f16 v = _mm512_maskz_loadu_ps(k, row0 + r * stride + body);
+      acc[r] += v * v;
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) out[r] = hsum16(acc[r]);
+}
+
 /// softmax_prefix16 on R rows at once (row[r], n[r] entries, 1 <= n[r] <= 16 V): V vectors
 /// per row, every step on all of them with lanes >= n[r] masked, no branch on n, the rows'
 /// steps interleaved. A row's chain (max, exp, sum, divide, scale) is ~100 cycles of
