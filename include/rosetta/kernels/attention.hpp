@@ -35,7 +35,7 @@ void attention_forward(MatrixView<T, L> o, MatrixView<T, L> P, CMat<T, L> q, CMa
       auto V = v.block(b * d.kv_rows, g * hd, d.sk, hd);
       auto Pb = P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk);
       B::gemm(Op::N, Op::T, scale, Q, K, T(0), Pb);  // scores [sq, sk]
-      softmax_rows_causal(Pb, offset + 1);
+      softmax_rows_prefix(Pb, offset + 1, 1);        // causal: row i sees keys 0..offset+i
       B::gemm(Op::N, Op::N, T(1), MatrixView<const T, L>(Pb), V, T(0),
               o.block(b * d.sq, h * hd, d.sq, hd));
     }

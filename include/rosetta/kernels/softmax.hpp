@@ -42,22 +42,22 @@ void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
 /// Rows per call of vec::softmax_prefix16_rows (their steps interleaved).
 inline constexpr std::size_t kSoftmaxRows = 4;
 
-/// softmax_row_prefix on rows 0.. of y, row i over its first n0 + i entries (n0 >= 1; a
-/// causal attention's scores). Float rows kSoftmaxRows at a time (vec::softmax_prefix16_rows: the
-/// same values).
+/// softmax_row_prefix on every row of y, row i over its first n0 + i * grow entries (n0 >= 1):
+/// grow = 1 for a causal attention's scores, 0 for whole rows. Float rows kSoftmaxRows at a
+/// time (vec::softmax_prefix16_rows: the same values).
 template <class T, class L>
-void softmax_rows_causal(MatrixView<T, L> y, std::size_t n0) {
+void softmax_rows_prefix(MatrixView<T, L> y, std::size_t n0, std::size_t grow) {
   std::size_t i = 0;
 #ifdef ROSETTA_VEC16
   if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
     for (; i + kSoftmaxRows <= y.rows(); i += kSoftmaxRows) {
       std::size_t n[kSoftmaxRows];
-      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = n0 + i + r;
+      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = n0 + (i + r) * grow;
       vec::softmax_prefix16_rows<kSoftmaxRows>(y.data() + i * y.row_stride(), y.row_stride(), n,
                                                y.cols());
     }
 #endif
-  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i);
+  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i * grow);
 }
 
 /// y = softmax(x) over each row.   x, y: [R, C] (y may alias x).
@@ -66,18 +66,7 @@ void softmax_forward(MatrixView<T, L> y, CMat<T, L> x) {
   if (y.data() != x.data())
     for (std::size_t i = 0; i < x.rows(); ++i)
       for (std::size_t j = 0; j < x.cols(); ++j) y(i, j) = x(i, j);
-  std::size_t i = 0;
-#ifdef ROSETTA_VEC16
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
-    for (; i + kSoftmaxRows <= y.rows();
-         i += kSoftmaxRows) {  // kSoftmaxRows rows at a time: the same values
-      std::size_t n[kSoftmaxRows];
-      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = y.cols();
-      vec::softmax_prefix16_rows<kSoftmaxRows>(y.data() + i * y.row_stride(), y.row_stride(), n,
-                                               y.cols());
-    }
-#endif
-  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, x.cols());
+  softmax_rows_prefix(y.rows(0, x.rows()), x.cols(), 0);
 }
 
 /// Differentiates y = softmax(x):  dx[i,j] = y[i,j] * (dy[i,j] - sum_j' dy[i,j'] y[i,j'])

@@ -230,6 +230,11 @@ inline float hsum16(f16 s) {
   return hreduce16(s, [](f16 a, f16 b) { return a + b; });
 }
 
+/// The AVX-512 mask of the first min(n, 16) lanes (masked loads and stores of partial vectors).
+inline __mmask16 first_lanes(std::size_t n) {
+  return static_cast<__mmask16>((1u << std::min<std::size_t>(n, 16)) - 1u);
+}
+
 /// sum_squares over R rows at once (row r at row0 + r * stride, n >= 1 floats each; result
 /// in out[r]), the rows' steps interleaved: one row's chain — dependent adds into one register,
 /// then four shuffle-and-add levels — ran alone per call. The same values as sum_squares: lane
@@ -246,7 +251,7 @@ inline void sum_squares_rows(const float* row0, std::size_t stride, std::size_t 
       acc[r] += v * v;
     }
   if (body < n) {
-    const auto k = static_cast<__mmask16>((1u << (n - body)) - 1u);
+    const __mmask16 k = first_lanes(n - body);
     for (std::size_t r = 0; r < R; ++r) {
       const f16 v = _mm512_maskz_loadu_ps(k, row0 + r * stride + body);
       acc[r] += v * v;
@@ -266,7 +271,7 @@ inline void sum_squares_rows(const float* row0, std::size_t stride, std::size_t 
 template <std::size_t R, std::size_t V, bool masked>
 [[gnu::always_inline]] inline void softmax_short(float* const* row, const std::size_t* n,
                                                  std::size_t cols) {
-  const auto in_row = static_cast<__mmask16>((1u << std::min<std::size_t>(cols, 16)) - 1u);
+  const __mmask16 in_row = first_lanes(cols);
   f16 x[R][V], e[R][V], mv[R], sv[R];
   i16 valid[R][V];
   float m[R], inv[R];
