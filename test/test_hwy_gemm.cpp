@@ -50,11 +50,18 @@ const Case kModel[] = {{64, 192, 64}, {64, 64, 64}, {64, 256, 64}, {64, 64, 256}
 // Blocking boundaries: more columns than one packed block (1024), inner dimension over one
 // k-block (256 floats, 128 doubles), both.
 const Case kBlocks[] = {{17, 1100, 40}, {9, 40, 600}, {70, 70, 300}, {11, 1030, 260}};
+// C = op(A) B^T computed as C^T (GemmSwapped; float with AVX-512, the others take the packed
+// path): row counts that fill their 16-lane vectors or leave a few rows to the dot products,
+// K over one k-block and not a multiple of the vector, N over one chunk of the scratch and not
+// a multiple of the 8-row block.
+const Case kSwapped[] = {{1, 200, 130},  {2, 128, 300},  {4, 1030, 129}, {13, 300, 64},
+                         {16, 1000, 64}, {18, 257, 270}, {29, 130, 200}, {32, 1024, 256},
+                         {34, 515, 133}, {36, 140, 520}, {48, 136, 64},  {64, 1000, 300}};
 
 TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
   using T = typename TypeParam::scalar;
   for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
-                            std::span<const Case>(kBlocks)})
+                            std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
     for (const Case& cs : cases)
       for (Op oa : kOps)
         for (Op ob : kOps) check_case<TypeParam>(cs, oa, ob, T(1), T(0), 0);
@@ -63,7 +70,7 @@ TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
 TYPED_TEST(HwyGemm, AlphaBetaAndLeadingDimensionAboveWidth) {
   using T = typename TypeParam::scalar;
   for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
-                            std::span<const Case>(kBlocks)})
+                            std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
     for (const Case& cs : cases)
       for (Op oa : kOps)
         for (Op ob : kOps) {
@@ -76,8 +83,8 @@ TYPED_TEST(HwyGemm, BetaZeroMakesCWriteOnly) {
   using T = typename TypeParam::scalar;
   using L = typename TypeParam::layout;
   using B = typename TypeParam::backend;
-  const Case cases[] = {{1, 1, 1},    {7, 7, 7},    {33, 17, 5},
-                        {64, 64, 64}, {65, 65, 65}, {9, 40, 300}};
+  const Case cases[] = {{1, 1, 1},    {7, 7, 7},    {33, 17, 5},    {64, 64, 64},
+                        {65, 65, 65}, {9, 40, 300}, {34, 515, 133}, {32, 1024, 256}};
   for (const Case& cs : cases)
     for (Op oa : kOps)
       for (Op ob : kOps) {

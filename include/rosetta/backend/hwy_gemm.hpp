@@ -31,6 +31,11 @@
 //   through a small stack buffer. Rows past the last whole block of kMr use a micro-kernel
 //   instantiated for that many rows.
 //
+// Swapped (GemmSwapped, float with AVX-512): C = op(A) B^T with few rows of C (<= 64 tokens)
+// against a weight B (N x K, N, K >= 128) is computed as C^T = B op(A)^T when the rows fill
+// the vectors of C^T or leave a few to dot products (SwapPlan): B is then read in place as the
+// broadcast operand and only op(A) is packed, instead of transposing all of B per call.
+//
 // The packed panels live in a thread_local buffer that only grows: no allocation per call in
 // the steady state.
 #pragma once
@@ -67,6 +72,18 @@ namespace hn = hwy::HWY_NAMESPACE;
 inline constexpr std::size_t kDirectRowBlocks = 4;
 /// ... and also when all of op(B) = B takes at most this many bytes (fits in L1).
 inline constexpr std::size_t kDirectBytes = 32 * 1024;
+/// C = op(A) B^T runs swapped (GemmSwapped, SwapPlan) for at most this many rows of C, at least
+/// kSwapMinCols columns and an inner dimension of at least kSwapMinK, when the rows fill their
+/// vectors of C^T up to kSwapWaste lanes, or when the last M % lanes <= kDotRows rows can go to
+/// dot products. Measured per shape on the model's products (M 1..64 against N x K of 1024 x
+/// 256, 256 x 1024, 1000 x 256, 256 x 256, 1000 x 64, 256 x 64, weights in L3): 10-20 % faster
+/// on those rows counts, slower on the others (a partial vector of C^T costs a whole one) and
+/// on K = 64 (the packing it saves is small there).
+inline constexpr std::size_t kSwapRows = 64;
+inline constexpr std::size_t kSwapMinCols = 128;
+inline constexpr std::size_t kSwapMinK = 128;
+inline constexpr std::size_t kSwapWaste = 3;
+inline constexpr std::size_t kDotRows = 4;
 
 template <class T>
 struct Blocking;
@@ -338,6 +355,271 @@ T* PackBuffer(std::size_t n) {
   return buf.data();
 }
 
+// ---- the swapped product: C^T = B op(A)^T ----------------------------------------------------
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+/// Lane j of the result = the sum of the lanes of v[j], j < 16: pairs of vectors interleaved
+/// and added (32-bit, then 64-bit lanes: each 128-bit block then holds the block sums of four
+/// vectors), then blocks paired twice — 45 shuffles and adds for 16 sums.
+HWY_INLINE __m512 ReduceSum16(const __m512 (&v)[16]) {
+  __m512 s[8], q[4];
+  for (std::size_t i = 0; i < 8; ++i)
+    s[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (std::size_t i = 0; i < 4; ++i) {
+    const __m512d x = _mm512_castps_pd(s[2 * i]), y = _mm512_castps_pd(s[2 * i + 1]);
+    q[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  auto fold = [](__m512 x, __m512 y) HWY_ATTR {  // blocks (x0+x1, x2+x3, y0+y1, y2+y3)
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+  };
+  return fold(fold(q[0], q[1]), fold(q[2], q[3]));
+}
+#endif
+
+/// Rows of B per DotTile (the float row block of GemmSwapped).
+inline constexpr std::size_t kDotCols = 8;
+
+/// c[x * cx + w * cw] <- sum_p a[x * lda + p] b[w * ldb + p] + beta * c[..], x < RX, w < nw <=
+/// kDotCols, p < kc (beta == 0: c is not read): a few rows of A against rows of B, both read
+/// in place along p — dot products, no packing. GemmSwapped's last rows of C.
+template <class T, std::size_t RX>
+HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_RESTRICT b,
+                        std::size_t ldb, std::size_t kc, std::size_t nw, T* HWY_RESTRICT c,
+                        std::size_t cx, std::size_t cw, T beta) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const std::size_t N = hn::Lanes(d);
+  constexpr std::size_t RW = kDotCols;
+  const bool read_c = beta != T(0);
+  if (nw < RW) {  // the last rows of B: one dot product at a time
+    for (std::size_t x = 0; x < RX; ++x)
+      for (std::size_t w = 0; w < nw; ++w) {
+        V acc = hn::Zero(d);
+        std::size_t p = 0;
+        for (; p + N <= kc; p += N)
+          acc = hn::MulAdd(hn::LoadU(d, a + x * lda + p), hn::LoadU(d, b + w * ldb + p), acc);
+        T sum = hn::GetLane(hn::SumOfLanes(d, acc));
+        for (; p < kc; ++p) sum += a[x * lda + p] * b[w * ldb + p];
+        T& o = c[x * cx + w * cw];
+        o = read_c ? sum + beta * o : sum;
+      }
+    return;
+  }
+  V acc[RX][RW];
+  for (std::size_t x = 0; x < RX; ++x)
+    for (std::size_t w = 0; w < RW; ++w) acc[x][w] = hn::Zero(d);
+  // rows of B through two moving pointers and the strides ldb, 2 ldb, 3 ldb (as MicroKernel)
+  const T* b0 = b;
+  const T* b4 = b + 4 * ldb;
+  const T* a0 = a;
+  const std::size_t rs3 = 3 * ldb;
+  auto row = [&](std::size_t w) HWY_ATTR -> const T* {
+    const T* base = w < 4 ? b0 : b4;
+    switch (w & 3) {
+      case 0:
+        return base;
+      case 1:
+        return base + ldb;
+      case 2:
+        return base + 2 * ldb;
+      default:
+        return base + rs3;
+    }
+  };
+  std::size_t p = 0;
+  for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N) {
+    V bv[RW];
+    for (std::size_t w = 0; w < RW; ++w) bv[w] = hn::LoadU(d, row(w));
+    for (std::size_t x = 0; x < RX; ++x) {
+      const V av = hn::LoadU(d, a0 + x * lda);
+      for (std::size_t w = 0; w < RW; ++w) acc[x][w] = hn::MulAdd(av, bv[w], acc[x][w]);
+    }
+  }
+  if (p < kc) {  // the last partial vector: lanes past kc load 0
+    const auto m = hn::FirstN(d, kc - p);
+    V bv[RW];
+    for (std::size_t w = 0; w < RW; ++w) bv[w] = hn::MaskedLoad(m, d, row(w));
+    for (std::size_t x = 0; x < RX; ++x) {
+      const V av = hn::MaskedLoad(m, d, a0 + x * lda);
+      for (std::size_t w = 0; w < RW; ++w) acc[x][w] = hn::MulAdd(av, bv[w], acc[x][w]);
+    }
+  }
+  HWY_ALIGN T out[RX * RW];
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if constexpr (sizeof(T) == 4 && RW == 8 && RX <= 2) {
+    __m512 v[16];
+    for (std::size_t j = 0; j < 16; ++j)
+      v[j] = j / RW < RX ? acc[j / RW][j % RW].raw : _mm512_setzero_ps();
+    HWY_ALIGN float all[16];
+    _mm512_store_ps(all, ReduceSum16(v));
+    std::memcpy(out, all, sizeof(out));
+  } else
+#endif
+  {
+    for (std::size_t x = 0; x < RX; ++x)
+      for (std::size_t w = 0; w < RW; ++w)
+        out[x * RW + w] = hn::GetLane(hn::SumOfLanes(d, acc[x][w]));
+  }
+  for (std::size_t x = 0; x < RX; ++x)
+    for (std::size_t w = 0; w < RW; ++w) {
+      T& o = c[x * cx + w * cw];
+      o = read_c ? out[x * RW + w] + beta * o : out[x * RW + w];
+    }
+}
+
+/// Transposes S (rows x cols, lds) into C: C[m * ldc + j] <- alpha S[j * lds + m] + beta
+/// C[m * ldc + j] (beta == 0: C is not read) — GemmSwapped's C^T written out, 16 x 8 blocks
+/// (AVX-512) that end in whole 16-value segments of the rows of C.
+template <class T>
+HWY_INLINE void TransposeOut(const T* HWY_RESTRICT S, std::size_t lds, std::size_t rows,
+                             std::size_t cols, T* HWY_RESTRICT C, std::size_t ldc, T alpha,
+                             T beta) {
+  const bool read_c = beta != T(0);
+  auto one = [&](std::size_t m, std::size_t jj) {
+    T& c = C[m * ldc + jj];
+    c = read_c ? alpha * S[jj * lds + m] + beta * c : alpha * S[jj * lds + m];
+  };
+  std::size_t m = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if constexpr (sizeof(T) == 4) {
+    // Eight rows of C at a time, left to right: rows of C a power of two apart (ldc = 1024:
+    // 4 KiB) share L1 sets, and writing a column strip down all rows thrashed them.
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    HWY_ALIGN float tmp[8 * 16];
+    for (; m + 8 <= cols; m += 8) {
+      std::size_t j = 0;
+      for (; j + 16 <= rows; j += 16) {
+        Transpose16x8(S + j * lds + m, lds, tmp, 16);
+        for (std::size_t r = 0; r < 8; ++r) {
+          float* c = C + (m + r) * ldc + j;
+          __m512 x = _mm512_mul_ps(_mm512_load_ps(tmp + 16 * r), va);
+          if (read_c) x = _mm512_fmadd_ps(_mm512_loadu_ps(c), vb, x);
+          _mm512_storeu_ps(c, x);
+        }
+      }
+      for (std::size_t r = m; r < m + 8; ++r)
+        for (std::size_t jj = j; jj < rows; ++jj) one(r, jj);
+    }
+  }
+#endif
+  for (; m < cols; ++m)
+    for (std::size_t jj = 0; jj < rows; ++jj) one(m, jj);
+}
+
+/// GemmSwapped's micro-kernel for one panel against `rows` rows of B: MR rows prefetching
+/// `lines` (the next row block of B) on the way, or the last rows < MR. A function of its own,
+/// so that the prefetch state lives in registers (inlined into GemmSwapped's loops, GCC kept it
+/// in memory and spilled the kernels' loop state: 1.5-2x slower).
+template <class T, std::size_t MR, std::size_t V>
+HWY_NOINLINE void SwappedBlock(std::size_t rows, const T* b, std::size_t ldb, const T* panel,
+                               std::size_t nr, std::size_t kc, T* s, std::size_t lds, T beta,
+                               PrefetchLines<T> lines) {
+  const std::size_t w = V * hn::Lanes(hn::ScalableTag<T>());  // whole vectors into the scratch
+  if (rows == MR) {
+    MicroKernel<T, MR, V, true>(b, ldb, 1, panel, nr, kc, s, lds, w, T(1), beta, &lines);
+    while (lines.rows) lines.Next();
+  } else {
+    MicroKernelRows<T, MR - 1, V>(rows, b, ldb, 1, panel, nr, kc, s, lds, w, T(1), beta);
+  }
+}
+
+/// GemmSwapped's `rows` last columns of C^T (rows of A from a) against nw <= kDotCols rows of
+/// B, as dot products into the scratch (s[x + w * lds]).
+template <class T>
+HWY_NOINLINE void DotRows(std::size_t rows, const T* a, std::size_t lda, const T* b,
+                          std::size_t ldb, std::size_t kc, std::size_t nw, T* s, std::size_t lds,
+                          T beta) {
+  std::size_t x = 0;
+  for (; x + 2 <= rows; x += 2)
+    DotTile<T, 2>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta);
+  if (x < rows) DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta);
+}
+
+/// Values of GemmSwapped's scratch C^T per chunk of columns of C.
+inline constexpr std::size_t kSwapChunkValues = 16384;
+
+/// Row-major C (M x N, ldc) <- alpha op(A) B^T + beta C with B (N x K, ldb) read in place,
+/// computed as C^T = B op(A)^T: B is the micro-kernel's broadcast operand (rows of B are what
+/// rows of op(A) are in GemmRowMajor, read in place) and op(A)^T is packed into panels — for a
+/// few rows of C against a weight, a copy of op(A) (M x K) instead of a transpose of all of B
+/// (N x K) per call. The last dr rows of C (M % lanes <= kDotRows) are dot products instead, so
+/// that the panels hold whole vectors. Register blocks go to a scratch C^T (a chunk of columns
+/// of C at a time, plain vector stores), written into C by TransposeOut; stores transposed
+/// straight from the registers cost 10-30 % on some shapes (rows of C 4 KiB apart).
+/// Loops: chunks of columns of C; k-blocks of KC; row blocks of MR rows of B, each run against
+/// every panel while its rows are in L1 (the next block's rows prefetched during the first),
+/// then against the dot-product rows.
+template <class T, std::size_t MR = Blocking<T>::kMr, std::size_t NV = Blocking<T>::kNv,
+          std::size_t KC = Blocking<T>::kKc>
+HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                              const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
+                              T* C, std::size_t ldc, std::size_t dr) {
+  const std::size_t lanes = hn::Lanes(hn::ScalableTag<T>());
+  const std::size_t nr = NV * lanes;
+  const std::size_t Mp = M - dr;  // columns of C^T in panels; the last dr as dot products
+  const std::size_t panels = (Mp + nr - 1) / nr;
+  const std::size_t lds = panels * nr + dr;  // scratch row: a column of C (whole panels + dots)
+  const std::size_t chunk = std::max(MR, kSwapChunkValues / lds / MR * MR);
+  // the panels of op(A)^T for one k-block (kc x Mp), then the scratch; one size for every
+  // call, so that the buffer reaches it on the first call and never grows again (a product
+  // with more tokens per expert late in training would otherwise allocate)
+  const std::size_t most = (kSwapRows + nr - 1) / nr * nr;
+  T* ap = PackBuffer<T>(KC * most + kSwapChunkValues);
+  T* S = ap + KC * most;
+  // op(A)^T is K x M: A^T of the M x K matrix A (opA = N), or A itself (K x M) for opA = T.
+  const Op opP = opA == Op::N ? Op::T : Op::N;
+  for (std::size_t n0 = 0; n0 < N; n0 += chunk) {
+    const std::size_t nc = std::min(chunk, N - n0);
+    for (std::size_t p0 = 0; p0 < K; p0 += KC) {
+      const std::size_t kc = std::min(KC, K - p0);
+      // packed once when there is one k-block, else per k-block of every chunk
+      if (Mp > 0 && (n0 == 0 || K > KC)) PackB(opP, A, lda, p0, kc, 0, Mp, nr, ap);
+      const T b0 = p0 == 0 ? T(0) : T(1);  // later k-blocks accumulate into the scratch
+      const T* b = B + n0 * ldb + p0;
+      for (std::size_t i = 0; i < nc; i += MR) {
+        const std::size_t rows = std::min(MR, nc - i);
+        PrefetchLines<T> next;  // the next row block's rows of B, during the first kernel
+        if (n0 + i + 2 * MR <= N) {
+          next.src = b + (i + MR) * ldb;
+          next.ld = ldb, next.rows = MR, next.cols = kc;
+        }
+        for (std::size_t q = 0; q < panels; ++q, next.rows = 0) {
+          // a panel of at most one vector of real columns: the one-vector kernel, half the FMAs
+          auto* block =
+              NV > 1 && Mp - q * nr <= lanes ? &SwappedBlock<T, MR, 1> : &SwappedBlock<T, MR, NV>;
+          block(rows, b + i * ldb, ldb, ap + q * kc * nr, nr, kc, S + i * lds + q * nr, lds, b0,
+                next);
+        }
+        while (next.rows) next.Next();
+        if (dr > 0)
+          DotRows<T>(dr, A + Mp * lda + p0, lda, b + i * ldb, ldb, kc, rows, S + i * lds + Mp, lds,
+                     b0);
+      }
+    }
+    TransposeOut(S, lds, nc, M, C + n0, ldc, alpha, beta);
+  }
+}
+
+/// How GemmRowMajor runs C = op(A) B^T for a B (N x K) larger than op(A) (M x K): 0 — not
+/// swapped; otherwise 1 + the rows of C done as dot products by GemmSwapped. Swapped when
+/// the columns of C^T fill their vectors (at most kSwapWaste lanes unused in the last one), or
+/// the last few (M % lanes <= kDotRows, op(A) = A) go to dot products instead; measured on the
+/// model's shapes, other M ran faster through the packed path. Float with 16 lanes (AVX-512)
+/// only, what was measured; double and narrower vectors keep the packed path.
+template <class T>
+std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K) {
+  if constexpr (sizeof(T) != 4) return 0;
+  const std::size_t lanes = hn::Lanes(hn::ScalableTag<T>());
+  if (lanes != 16 || opB != Op::T || M > kSwapRows || N < kSwapMinCols || K < kSwapMinK) return 0;
+  const std::size_t r = M % lanes;
+  if (r == 0 || lanes - r <= kSwapWaste) return 1;
+  if (opA == Op::N && r <= kDotRows) return 1 + r;
+  return 0;
+}
+
 /// Row-major C (M x N, ldc) <- alpha op(A) op(B) + beta C; M, N, K >= 1. op(A) = A: A is
 /// M x K (lda); op(A) = A^T: A is K x M. Likewise B. Blocking: see the top of this file.
 template <class T, std::size_t MR = Blocking<T>::kMr, std::size_t NV = Blocking<T>::kNv,
@@ -346,6 +628,10 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
                                const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
                                T* C, std::size_t ldc) {
   const std::size_t nr = NV * hn::Lanes(hn::ScalableTag<T>());
+  if (const std::size_t plan = SwapPlan<T>(opA, opB, M, N, K); plan > 0) {
+    GemmSwapped<T, MR, NV, KC>(opA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, plan - 1);
+    return;
+  }
   const std::size_t rs = opA == Op::N ? lda : 1, ps = opA == Op::N ? 1 : lda;
   const std::size_t nc_max = std::min(N, (NC + nr - 1) / nr * nr);
   T* bp = PackBuffer<T>(std::min(K, KC) * nr);  // one panel
