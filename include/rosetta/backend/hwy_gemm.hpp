@@ -568,12 +568,12 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
   const std::size_t panels = (Mp + nr - 1) / nr;
   const std::size_t lds = panels * nr + dr;  // scratch row: a column of C (whole panels + dots)
   const std::size_t chunk = std::max(MR, kSwapChunkValues / lds / MR * MR);
-  // the panels of op(A)^T for one k-block (kc x Mp), then the scratch; one size for every
-  // call, so that the buffer reaches it on the first call and never grows again (a product
-  // with more tokens per expert late in training would otherwise allocate)
+  // the panels of op(A)^T for one k-block (kc x Mp), then the scratch: sized for the most rows
+  // this path takes, so that more tokens per expert later in training do not grow the buffer
+  // (an allocation); only the k-block length (at most KC) varies between calls
   const std::size_t most = (kSwapRows + nr - 1) / nr * nr;
-  T* ap = PackBuffer<T>(KC * most + kSwapChunkValues);
-  T* S = ap + KC * most;
+  T* ap = PackBuffer<T>(std::min(K, KC) * most + kSwapChunkValues);
+  T* S = ap + std::min(K, KC) * most;
   // op(A)^T is K x M: A^T of the M x K matrix A (opA = N), or A itself (K x M) for opA = T.
   const Op opP = opA == Op::N ? Op::T : Op::N;
   for (std::size_t n0 = 0; n0 < N; n0 += chunk) {
