@@ -32,9 +32,10 @@
 //   instantiated for that many rows.
 //
 // Swapped (GemmSwapped, float with AVX-512): C = op(A) B^T with few rows of C (<= 64 tokens)
-// against a weight B (N x K, N, K >= 128) is computed as C^T = B op(A)^T when the rows fill
-// the vectors of C^T or leave a few to dot products (SwapPlan): B is then read in place as the
-// broadcast operand and only op(A) is packed, instead of transposing all of B per call.
+// against a weight B (N x K; the shapes: kSwap* below) is computed as C^T = B op(A)^T when the
+// rows fill the vectors of C^T or leave a few to dot products (SwapPlan): B is then read in
+// place as the broadcast operand and only op(A) is packed, instead of transposing all of B per
+// call.
 //
 // The packed panels live in a thread_local buffer that only grows: no allocation per call in
 // the steady state.
