@@ -279,6 +279,26 @@ struct PrefetchLines {
   }
 };
 
+/// Row r < 8 of a block addressed through two moving pointers — base0 for rows 0-3, base4 for
+/// rows 4-7 — and the strides rs and rs3 = 3 rs: x86 addresses base + index * {4, 8}, four
+/// registers, where a pointer per row took eight and the rest of the loop's state spilled into
+/// vector registers (MicroKernel's op(A), DotTile's B). r is a constant once the loops unroll.
+template <class T>
+HWY_INLINE const T* RowOf(const T* base0, const T* base4, std::size_t rs, std::size_t rs3,
+                          std::size_t r) {
+  const T* base = r < 4 ? base0 : base4;
+  switch (r & 3) {
+    case 0:
+      return base;
+    case 1:
+      return base + rs;
+    case 2:
+      return base + 2 * rs;
+    default:
+      return base + rs3;
+  }
+}
+
 template <class T, std::size_t R, std::size_t NV, bool PF = false>
 HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
                             const T* HWY_RESTRICT panel, std::size_t pstride, std::size_t kc,
@@ -290,25 +310,10 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   V acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
-  // op(A)(r, p) through two moving pointers (rows 0-3 and 4-7) and the strides rs, 2 rs, 3 rs:
-  // x86 addresses base + index * {4, 8} — four registers, where a pointer per row took eight
-  // and the rest of the loop's state spilled into vector registers.
+  // op(A)(r, p) through two moving pointers (RowOf)
   const T* a0 = a;
   const T* a4 = R > 4 ? a + 4 * rs : a;
   const std::size_t rs3 = 3 * rs;
-  auto at = [&](std::size_t r) HWY_ATTR -> T {  // r is a constant once the loops unroll
-    const T* base = r < 4 ? a0 : a4;
-    switch (r & 3) {
-      case 0:
-        return base[0];
-      case 1:
-        return base[rs];
-      case 2:
-        return base[2 * rs];
-      default:
-        return base[rs3];
-    }
-  };
   if (c_next != nullptr)  // the C lines of the next row block (see the caller)
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < NV && v * N < ncols; ++v)
@@ -318,7 +323,7 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
     V b[NV];
     for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + v * N);
     for (std::size_t r = 0; r < R; ++r) {
-      const V x = hn::Set(d, at(r));
+      const V x = hn::Set(d, *RowOf(a0, a4, rs, rs3, r));
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
     }
   }
@@ -389,8 +394,8 @@ HWY_INLINE __m512 ReduceSum16(const __m512 (&v)[16]) {
 }
 #endif
 
-/// Rows of B per DotTile (the float row block of GemmSwapped).
-inline constexpr std::size_t kDotCols = 8;
+/// Rows of B per DotTile: the float row block of GemmSwapped.
+inline constexpr std::size_t kDotCols = Blocking<float>::kMr;
 
 /// c[x * cx + w * cw] <- sum_p a[x * lda + p] b[w * ldb + p] + beta * c[..], x < RX, w < nw <=
 /// kDotCols, p < kc (beta == 0: c is not read): a few rows of A against rows of B, both read
@@ -421,24 +426,12 @@ HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_R
   V acc[RX][RW];
   for (std::size_t x = 0; x < RX; ++x)
     for (std::size_t w = 0; w < RW; ++w) acc[x][w] = hn::Zero(d);
-  // rows of B through two moving pointers and the strides ldb, 2 ldb, 3 ldb (as MicroKernel)
+  // rows of B through two moving pointers (RowOf)
   const T* b0 = b;
   const T* b4 = b + 4 * ldb;
   const T* a0 = a;
   const std::size_t rs3 = 3 * ldb;
-  auto row = [&](std::size_t w) HWY_ATTR -> const T* {
-    const T* base = w < 4 ? b0 : b4;
-    switch (w & 3) {
-      case 0:
-        return base;
-      case 1:
-        return base + ldb;
-      case 2:
-        return base + 2 * ldb;
-      default:
-        return base + rs3;
-    }
-  };
+  auto row = [&](std::size_t w) HWY_ATTR { return RowOf(b0, b4, ldb, rs3, w); };
   std::size_t p = 0;
   for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N) {
     V bv[RW];
