@@ -329,6 +329,9 @@ TEST(Vec, Exp16IsBitIdenticalToExpF32) {
   std::vector<float> xs = {0.0f,    -0.0f,   1.0f,     -1.0f,  88.72f, 88.73f,   100.0f,    -103.9f,
                            -104.0f, -104.1f, -1000.0f, 1e-30f, -87.5f, INFINITY, -INFINITY, NAN};
   for (float x = -110.0f; x <= 90.0f; x += 0.0137f) xs.push_back(x);
+  // results in the denormal range (one rounding of p 2^k in both versions) and near overflow
+  for (float x = -104.5f; x <= -86.0f; x += 0.0009f) xs.push_back(x);
+  for (float x = 87.0f; x <= 89.0f; x += 0.0007f) xs.push_back(x);
   while (xs.size() % 16) xs.push_back(0.5f);
   std::size_t bad = 0;
   for (std::size_t i = 0; i < xs.size(); i += 16) {
@@ -338,6 +341,37 @@ TEST(Vec, Exp16IsBitIdenticalToExpF32) {
         ++bad;
   }
   EXPECT_EQ(bad, 0u) << "of " << xs.size();
+}
+
+// Each value of swiglu16 / swiglu_backward16 must not depend on whether it fell in a whole
+// 16-lane step or in the masked tail (rows of any length; n = 1 is all tail): a scalar tail
+// contracted the backward's products into FMAs differently and failed here. The forward is
+// also the scalar formula exactly (a multiply and a division of exp_f32).
+TEST(Vec, Swiglu16IsTheSameInTheTail) {
+  namespace v = rosetta::kernels::vec;
+  rosetta::Rng rng(5);
+  std::size_t bad = 0, checked = 0;
+  for (std::size_t n : {1u, 15u, 16u, 17u, 33u, 256u}) {
+    std::vector<float> g(n), u(n), da(n), a(n), dg(n), du(n);
+    for (std::size_t j = 0; j < n; ++j) {
+      // mostly |g| < 8, some far out (exp's clamped range, the saturated sigmoid)
+      const double scale = j % 7 == 3 ? 60.0 : 3.0;
+      g[j] = static_cast<float>(rng.normal() * scale);
+      u[j] = static_cast<float>(rng.normal());
+      da[j] = static_cast<float>(rng.normal());
+    }
+    v::swiglu16(a.data(), g.data(), u.data(), n);
+    v::swiglu_backward16(dg.data(), du.data(), da.data(), g.data(), u.data(), n);
+    for (std::size_t j = 0; j < n; ++j) {
+      float a1, dg1, du1;
+      v::swiglu16(&a1, &g[j], &u[j], 1);
+      v::swiglu_backward16(&dg1, &du1, &da[j], &g[j], &u[j], 1);
+      bad += !same_bits(a[j], g[j] * u[j] / (1.0f + v::exp_f32(-g[j])));
+      bad += !same_bits(a[j], a1) + !same_bits(dg[j], dg1) + !same_bits(du[j], du1);
+      checked += 4;
+    }
+  }
+  EXPECT_EQ(bad, 0u) << "of " << checked;
 }
 
 TEST(Vec, Softmax16IsBitIdenticalToTheScalarHelpers) {

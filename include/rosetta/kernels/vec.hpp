@@ -78,27 +78,33 @@ inline f16 clamp(f16 x, float lo, float hi) {
   x = x < lo ? splat(lo) : x;
   return x > hi ? splat(hi) : x;
 }
-inline i16 to_int(f16 x) {
-  return __builtin_convertvector(x, i16);
-}
-inline f16 pow2(i16 k) {
-  return std::bit_cast<f16>(__builtin_convertvector(k + 127, u16) << 23);
+/// p 2^kf for integral kf in [-150, 128] with one rounding: AVX-512's vscalefps. The float
+/// version's two exact-or-once-rounded products give the same bits (test_core checks it over
+/// the whole clamped range, the denormal results included); 1.2x faster SwiGLU than the
+/// conversion, shifts and two multiplies on 16 lanes.
+inline f16 scale_pow2(f16 p, f16 kf) {
+  return reinterpret_cast<f16>(
+      _mm512_scalef_ps(reinterpret_cast<__m512>(p), reinterpret_cast<__m512>(kf)));
 }
 }  // namespace exp_detail
 #endif
 
 namespace exp_detail {
-// The three steps of exp_f32 that differ between one float and a vector of them (see exp16).
+// The two steps of exp_f32 that differ between one float and a vector of them (see exp16).
 inline float clamp(float x, float lo, float hi) {
   x = x < lo ? lo : x;  // comparisons false for NaN: NaN passes through
   return x > hi ? hi : x;
 }
-inline std::int32_t to_int(float x) {
-  return static_cast<std::int32_t>(x);
-}
 /// 2^k for k in [-126, 127], built in the exponent bits.
 inline float pow2(std::int32_t k) {
   return std::bit_cast<float>(static_cast<std::uint32_t>(k + 127) << 23);
+}
+/// p 2^kf for integral kf in [-150, 128]: 2^(k/2) 2^(k - k/2), each a normal power of 2, so
+/// the first product is exact and the second rounds once (also into the denormal range).
+inline float scale_pow2(float p, float kf) {
+  const auto k = static_cast<std::int32_t>(kf);
+  const auto k1 = k >> 1, k2 = k - k1;  // each in [-75, 64]
+  return p * pow2(k1) * pow2(k2);
 }
 
 /// The body of exp_f32 for F = float or a vector of floats: the same operations in the same
@@ -121,9 +127,7 @@ template <class F>
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const auto k = to_int(kf);            // in [-150, 128]
-  const auto k1 = k >> 1, k2 = k - k1;  // each in [-75, 64]: normal powers of 2
-  return p * pow2(k1) * pow2(k2);
+  return scale_pow2(p, kf);  // kf in [-150, 128]
 }
 }  // namespace exp_detail
 
@@ -369,6 +373,47 @@ inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols) {
     }
   }
   for (std::size_t j = in_row && rem ? body + 16 : n; j < cols; ++j) row[j] = 0.0f;
+}
+
+/// SwiGLU along a row, 16 values at a time: a[j] = g[j] u[j] / (1 + exp_f32(-g[j])), the
+/// scalar formula's operations in its order (the same bits); the tail as one more masked
+/// step. GCC's own vectorisation of the scalar loop threaded exp's clamp into separate paths
+/// for the clamped lanes, with a second division per vector for them (dispatch_warm -1.6 %).
+inline void swiglu16(float* a, const float* g, const float* u, std::size_t n) {
+  auto step = [](f16 x, f16 w) { return x * w / (1.0f + exp16(-x)); };
+  std::size_t j = 0;
+  for (; j + 16 <= n; j += 16) store16(a + j, step(load16(g + j), load16(u + j)));
+  if (j < n) {
+    const __mmask16 k = first_lanes(n - j);
+    _mm512_mask_storeu_ps(a + j, k,
+                          step(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, u + j)));
+  }
+}
+
+/// Its derivative along a row, 16 values at a time (the tail masked), s = 1 / (1 + exp_f32(-g)):
+/// du = da g s,  dg = da u s (1 + g (1 - s)). Every value through the same vector code (a
+/// scalar tail contracted its products into FMAs differently: other bits).
+inline void swiglu_backward16(float* dg, float* du, const float* da, const float* g, const float* u,
+                              std::size_t n) {
+  auto step = [](f16 d, f16 x, f16 w, f16& rdg, f16& rdu) {
+    const f16 s = 1.0f / (1.0f + exp16(-x));
+    rdu = d * x * s;
+    rdg = d * w * s * (1.0f + x * (1.0f - s));
+  };
+  std::size_t j = 0;
+  f16 rdg, rdu;
+  for (; j + 16 <= n; j += 16) {
+    step(load16(da + j), load16(g + j), load16(u + j), rdg, rdu);
+    store16(dg + j, rdg);
+    store16(du + j, rdu);
+  }
+  if (j < n) {
+    const __mmask16 k = first_lanes(n - j);
+    step(_mm512_maskz_loadu_ps(k, da + j), _mm512_maskz_loadu_ps(k, g + j),
+         _mm512_maskz_loadu_ps(k, u + j), rdg, rdu);
+    _mm512_mask_storeu_ps(dg + j, k, rdg);
+    _mm512_mask_storeu_ps(du + j, k, rdu);
+  }
 }
 #endif
 
