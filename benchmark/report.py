@@ -507,6 +507,8 @@ class Page:
              if md.get("default_policy") else DASH],
             ["seed", val(md.get("seed")) if "seed" in md else DASH],
             ["warm-up / timed trials", f"{val(md.get('warmup'))} / {val(md.get('trials'))}"
+             + (f" or more: until {val(md.get('min_time_s'))} s of timed trials, at most "
+                f"{val(md.get('max_trials'))}" if md.get("min_time_s") else "")
              + (" (`--quick`)" if md.get("quick") is True else "")],
         ]
         if torch is not None and torch.loaded:
@@ -534,7 +536,11 @@ class Page:
         if notes:
             self.par("Notes recorded in the files' metadata:", "", *notes)
         counts = sorted({len(r.timings) for r in cpp.runs if r.timings})
-        if counts and md.get("trials") is not None and counts != [md.get("trials")]:
+        if counts and md.get("min_time_s"):
+            per_run = sorted(len(r.timings) for r in cpp.runs if r.timings)
+            self.par(f"Timed trials per scenario: {per_run[0]} to {per_run[-1]} "
+                     f"(median {per_run[len(per_run) // 2]}).")
+        elif counts and md.get("trials") is not None and counts != [md.get("trials")]:
             self.par(f"Timed trials actually found per scenario: {', '.join(map(str, counts))}.")
         inner = sorted({int(v) for r in cpp.runs for v in [num(r.params.get("inner_reps"))]
                         if v and v > 1})
@@ -542,7 +548,11 @@ class Page:
         self.par(
             "**Timing.** Each scenario runs its warm-up trials, which are kept apart "
             "(`warmup_timings_ns`) and excluded from every statistic, then its timed trials, "
-            "each timed with a steady wall clock (`timings_ns`). Times are per iteration"
+            "each timed with a steady wall clock (`timings_ns`)"
+            + (f" — at least {md.get('trials')}, and more for a scenario whose trials are short, "
+               f"until they take about {md.get('min_time_s')} s (at most "
+               f"{md.get('max_trials')})" if md.get("min_time_s") else "")
+            + ". Times are per iteration"
             + (f"; kernels call the kernel {'/'.join(map(str, inner))} times per trial and "
                "report the time per call (`params.inner_reps`)" if inner else "") + ". "
             "**Median** is the reported time; **IQR** is Q3 − Q1 and **p95** the 95th "

@@ -7,13 +7,15 @@
 //
 // Each scenario runs in a fresh child process (this program re-executed with --run-one),
 // so its peak RSS is its own and a crash cannot take the suite down. Fixed seed 42; 3
-// warm-up + 10 timed trials (--quick: 1 + 3); BLAS libraries pinned to one thread.
+// warm-up + at least 10 timed trials, more for short scenarios until they take 0.1 s (at most
+// 1000; --quick: 1 + 3); BLAS libraries pinned to one thread.
 #include <pthread.h>
 #include <sched.h>
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <barrier>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -138,25 +140,40 @@ struct Measured {
 
 struct RunOpts {
   int warmup = 3, trials = 10;
+  /// Timed trials: at least `trials`, and more — up to kMaxTrials — until they take about
+  /// this long (estimated from the last warm-up trial). Ten trials of a 0.25 ms forward pass
+  /// are 2.5 ms of measurement: one disturbed trial moved the median by 5-10 % on this VM.
+  double min_time_s = 0.1;
 };
+inline constexpr int kMaxTrials = 1000;
+
+/// The number of timed trials for trials of `trial_ns` each (see RunOpts::min_time_s).
+inline int timed_trials(const RunOpts& o, double trial_ns) {
+  if (o.min_time_s <= 0 || trial_ns <= 0) return o.trials;
+  const double want = std::ceil(o.min_time_s * 1e9 / trial_ns);
+  return static_cast<int>(std::clamp(want, static_cast<double>(o.trials),
+                                     static_cast<double>(std::max(o.trials, kMaxTrials))));
+}
 
 /// Times f: warm-up trials, then timed trials with wall/CPU clocks and allocation counts.
 /// reps calls of f per trial (kernels: enough calls for ~100 µs); times are per call.
 template <class F>
 void time_loop(const RunOpts& o, int reps, Measured& m, F&& f) {
   m.inner_reps = reps;
-  // Reserved up front: the vectors must not allocate inside the counted window.
   m.warm.reserve(static_cast<std::size_t>(o.warmup));
-  m.timed.reserve(static_cast<std::size_t>(o.trials));
-  m.cpu.reserve(static_cast<std::size_t>(o.trials));
   for (int w = 0; w < o.warmup; ++w) {
     const auto t0 = wall_ns();
     for (int r = 0; r < reps; ++r) f();
     m.warm.push_back((wall_ns() - t0) / reps);
   }
+  const int trials =
+      timed_trials(o, m.warm.empty() ? 0.0 : static_cast<double>(m.warm.back()) * reps);
+  // Reserved before the counted window: the vectors must not allocate inside it.
+  m.timed.reserve(static_cast<std::size_t>(trials));
+  m.cpu.reserve(static_cast<std::size_t>(trials));
   auto& ac = alloc_counter();
   const auto b0 = ac.bytes.load(), c0 = ac.count.load();
-  for (int i = 0; i < o.trials; ++i) {
+  for (int i = 0; i < trials; ++i) {
     const auto c = cpu_ns();
     const auto t0 = wall_ns();
     for (int r = 0; r < reps; ++r) f();
@@ -164,7 +181,7 @@ void time_loop(const RunOpts& o, int reps, Measured& m, F&& f) {
     m.timed.push_back((t1 - t0) / reps);
     m.cpu.push_back((cpu_ns() - c) / reps);
   }
-  const double iters = static_cast<double>(o.trials) * reps;
+  const double iters = static_cast<double>(trials) * reps;
   m.alloc_bytes = static_cast<double>(ac.bytes.load() - b0) / iters;
   m.alloc_count = static_cast<double>(ac.count.load() - c0) / iters;
   m.rss = rss_split();  // after the counted window: reading /proc allocates
@@ -962,8 +979,10 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
     return 2;
   }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  std::cerr << fmt::format("rosetta-bench: {} scenarios, {} warm-up + {} trials each, seed {}\n",
-                           list.size(), o.warmup, o.trials, kSeed);
+  std::cerr << fmt::format(
+      "rosetta-bench: {} scenarios, {} warm-up + at least {} trials each (and {} s of them, at "
+      "most {}), seed {}\n",
+      list.size(), o.warmup, o.trials, o.min_time_s, std::max(o.trials, kMaxTrials), kSeed);
   std::cerr << "measuring this machine's peak (FMA probe, large sgemm) ... " << std::flush;
   const double fma = fma_peak_gflops();
   const double fma_all = fma_peak_gflops_threads(cores);
@@ -997,6 +1016,8 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
   md["seed"] = kSeed;
   md["warmup"] = o.warmup;
   md["trials"] = o.trials;
+  md["min_time_s"] = o.min_time_s;
+  md["max_trials"] = std::max(o.trials, kMaxTrials);
   md["quick"] = quick;
   md["default_policy"] = std::string("float/row/") + kReferenceBackend + "/static";
   // backend "auto" scenarios: the routing table their children load (each child also
@@ -1035,10 +1056,10 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
         r = measured_to_json(measure(sc, o), baseline);
       } else {
         int status = 0;
-        const auto text =
-            run_child({"rosetta-bench", "--run-one", sc.id, "--warmup", std::to_string(o.warmup),
-                       "--trials", std::to_string(o.trials)},
-                      status);
+        const auto text = run_child(
+            {"rosetta-bench", "--run-one", sc.id, "--warmup", std::to_string(o.warmup), "--trials",
+             std::to_string(o.trials), "--min-time", fmt::format("{}", o.min_time_s)},
+            status);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
           err = fmt::format("child process failed (status {})", status);
         else
@@ -1091,19 +1112,26 @@ int main(int argc, char** argv) {
   bool quick = false, list = false, in_process = false;
   std::string filter, json_path = "benchmarks/cpp.json", run_one_id;
   RunOpts o;
-  app.add_flag("--quick", quick, "1 warm-up + 3 trials per scenario");
+  app.add_flag("--quick", quick, "1 warm-up + 3 trials per scenario (and no --min-time)");
   app.add_option("--filter", filter, "only scenario ids matching this regular expression");
   app.add_option("--json", json_path, "where to write the results")->capture_default_str();
   app.add_flag("--list", list, "list the scenario ids and exit");
   app.add_flag("--in-process", in_process, "run scenarios in this process (no peak RSS isolation)");
   auto* warm = app.add_option("--warmup", o.warmup, "warm-up trials")->check(CLI::Range(0, 1000));
-  auto* trials = app.add_option("--trials", o.trials, "timed trials")->check(CLI::Range(1, 100000));
+  auto* trials =
+      app.add_option("--trials", o.trials, "timed trials (at least)")->check(CLI::Range(1, 100000));
+  auto* min_time = app.add_option("--min-time", o.min_time_s,
+                                  "seconds of timed trials per scenario: more trials (up to 1000, "
+                                  "or --trials) while they take less; 0: exactly --trials")
+                       ->check(CLI::Range(0.0, 60.0))
+                       ->capture_default_str();
   app.add_option("--run-one", run_one_id, "internal: run one scenario, print its JSON")->group("");
   CLI11_PARSE(app, argc, argv);
   try {
     if (quick) {
       if (warm->count() == 0) o.warmup = 1;
       if (trials->count() == 0) o.trials = 3;
+      if (min_time->count() == 0) o.min_time_s = 0;
     }
     if (!run_one_id.empty()) return run_one(run_one_id, o);
     if (list) {
