@@ -93,6 +93,14 @@ inline constexpr std::size_t kSwapWaste = 3;
 /// preset's experts: 11, 25, 27 rows 0.82-0.92x per product, 24 rows 0.97-1.05x, 20 rows 1.0-1.1x).
 inline constexpr std::size_t kSwapLongK = 256;
 inline constexpr std::size_t kSwapWasteLongK = 7;
+/// ... and with any number of unused lanes for at most kSwapFewRows rows (one or two vectors
+/// of C^T) against K >= kSwapLongK, unless the last M % lanes <= kSwapFewDots rows go to dot
+/// products (1024 x 256 and 256 x 1024 weights cycled through 64 MB: a one- or two-vector
+/// product costs about the same for any row count — streaming the weight — where the packed
+/// path grows by row block and a dot-product row costs ~14 us per 1024 x 256: M = 3-8 0.70-0.96x,
+/// 20-24 0.86-0.99x, 19 0.97x; 17-18 rows stay 16 + dots, 1.07-1.27x slower swapped whole).
+inline constexpr std::size_t kSwapFewRows = 32;
+inline constexpr std::size_t kSwapFewDots = 2;
 inline constexpr std::size_t kDotRows = 4;
 
 template <class T>
@@ -619,7 +627,9 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
   if (lanes != 16 || opB != Op::T || M > kSwapRows || N < kSwapMinCols) return 0;
   if (K < kSwapMinK && !(K >= kSwapWideMinK && N >= kSwapWideCols)) return 0;
   const std::size_t r = M % lanes;
-  if (r == 0 || lanes - r <= (K >= kSwapLongK ? kSwapWasteLongK : kSwapWaste)) return 1;
+  const bool long_k = K >= kSwapLongK;
+  if (r == 0 || lanes - r <= (long_k ? kSwapWasteLongK : kSwapWaste)) return 1;
+  if (long_k && M <= kSwapFewRows && r > kSwapFewDots) return 1;      // a partial vector
   if (opA == Op::N && r <= kDotRows && K >= kSwapMinK) return 1 + r;  // K = 64: slower
   return 0;
 }
