@@ -90,7 +90,8 @@ inline constexpr std::size_t kSwapWideMinK = 64;
 inline constexpr std::size_t kSwapWideCols = 512;
 inline constexpr std::size_t kSwapWaste = 3;
 /// ... and up to kSwapWasteLongK lanes for an inner dimension of at least kSwapLongK (the small
-/// preset's experts: 11, 25, 27 rows 0.82-0.92x per product, 24 rows 0.97-1.05x, 20 rows 1.0-1.1x).
+/// preset's experts: 11, 25, 27 rows 0.82-0.92x per product, 24 rows 0.97-1.05x, 20 rows 1.0-1.1x;
+/// measured again for kSwapFewRows below, 20 and 24 rows came out at 0.86-0.99x).
 inline constexpr std::size_t kSwapLongK = 256;
 inline constexpr std::size_t kSwapWasteLongK = 7;
 /// ... and with any number of unused lanes for at most kSwapFewRows rows (one or two vectors
