@@ -374,6 +374,26 @@ TEST(Vec, Swiglu16IsTheSameInTheTail) {
   EXPECT_EQ(bad, 0u) << "of " << checked;
 }
 
+// The cross-entropy's explicit-vector helpers give the scalar helpers' values exactly.
+TEST(Vec, ExpSum16AndExpScale16AreBitIdenticalToTheScalarHelpers) {
+  namespace v = rosetta::kernels::vec;
+  rosetta::Rng rng(13);
+  std::size_t bad = 0, checked = 0;
+  for (std::size_t n : {1u, 2u, 15u, 16u, 17u, 31u, 33u, 64u, 1000u, 1001u}) {
+    std::vector<float> x(n), d(n);
+    for (auto& e : x) e = static_cast<float>(rng.normal() * 4.0);
+    x[n / 2] = -200.0f;  // exp's clamped range
+    const float m = v::max(x.data(), n);
+    bad += !same_bits(v::exp_sum16(x.data(), n, m), v::exp_sum(x.data(), n, m));
+    v::exp_scale16(d.data(), x.data(), n, m, 0.125f);
+    for (std::size_t j = 0; j < n; ++j) bad += !same_bits(d[j], 0.125f * v::exp_f32(x[j] - m));
+    v::exp_scale16(x.data(), x.data(), n, m, 0.125f);  // in place, as the backward runs
+    for (std::size_t j = 0; j < n; ++j) bad += !same_bits(x[j], d[j]);
+    checked += 1 + 2 * n;
+  }
+  EXPECT_EQ(bad, 0u) << "of " << checked;
+}
+
 TEST(Vec, Softmax16IsBitIdenticalToTheScalarHelpers) {
   namespace v = rosetta::kernels::vec;
   rosetta::Rng rng(11);

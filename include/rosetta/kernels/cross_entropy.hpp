@@ -20,7 +20,12 @@ T cross_entropy_forward(std::span<T> lse, MatrixView<const T, L> logits,
     for (std::size_t t = 0; t < logits.rows(); ++t) {
       const T* row = logits.data() + t * logits.row_stride();
       const T m = vec::max(row, V);
-      lse[t] = m + std::log(vec::exp_sum(row, V, m));
+#ifdef ROSETTA_VEC16
+      if constexpr (std::is_same_v<T, float>)
+        lse[t] = m + std::log(vec::exp_sum16(row, V, m));  // the same value, explicit vectors
+      else
+#endif
+        lse[t] = m + std::log(vec::exp_sum(row, V, m));
       total += lse[t] - row[static_cast<std::size_t>(targets[t])];
     }
     return total / static_cast<T>(logits.rows());
@@ -46,7 +51,12 @@ void cross_entropy_backward(MatrixView<T, L> dlogits, CMat<T, L> logits, std::sp
     if constexpr (std::is_same_v<L, RowMajor>) {  // contiguous rows (d may alias x)
       const T* x = logits.data() + t * logits.row_stride();
       T* d = dlogits.data() + t * dlogits.row_stride();
-      for (std::size_t j = 0; j < logits.cols(); ++j) d[j] = scale * vec::exp_any(x[j] - lse[t]);
+#ifdef ROSETTA_VEC16
+      if constexpr (std::is_same_v<T, float>)
+        vec::exp_scale16(d, x, logits.cols(), lse[t], scale);
+      else
+#endif
+        for (std::size_t j = 0; j < logits.cols(); ++j) d[j] = scale * vec::exp_any(x[j] - lse[t]);
     } else {
       for (std::size_t j = 0; j < logits.cols(); ++j)
         dlogits(t, j) = scale * std::exp(logits(t, j) - lse[t]);

@@ -415,6 +415,31 @@ inline void swiglu_backward16(float* dg, float* du, const float* da, const float
     _mm512_mask_storeu_ps(du + j, k, rdu);
   }
 }
+
+/// exp_sum on 16 lanes: lane j sums exp_f32(x[i] - m) over i = j mod 16, the tail masked into
+/// lanes 0.. (+0 elsewhere), then hsum16 — the scalar helper's values (test_core checks it).
+/// GCC's vectorisation of the scalar loop split exp's clamp into masked paths (2.7 % of
+/// mem_train_step with the cross-entropy backward below).
+inline float exp_sum16(const float* x, std::size_t n, float m) {
+  f16 s{};
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) s += exp16(load16(x + i) - m);
+  if (i < n) {
+    const __mmask16 k = first_lanes(n - i);
+    s += _mm512_maskz_mov_ps(k, exp16(f16(_mm512_maskz_loadu_ps(k, x + i)) - m));
+  }
+  return hsum16(s);
+}
+
+/// d[j] = scale * exp_f32(x[j] - sub) for j < n, 16 at a time, the tail masked (d may be x).
+inline void exp_scale16(float* d, const float* x, std::size_t n, float sub, float scale) {
+  std::size_t j = 0;
+  for (; j + 16 <= n; j += 16) store16(d + j, scale * exp16(load16(x + j) - sub));
+  if (j < n) {
+    const __mmask16 k = first_lanes(n - j);
+    _mm512_mask_storeu_ps(d + j, k, scale * exp16(f16(_mm512_maskz_loadu_ps(k, x + j)) - sub));
+  }
+}
 #endif
 
 }  // namespace rosetta::kernels::vec
