@@ -617,10 +617,12 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
 
 /// How GemmRowMajor runs C = op(A) B^T for a B (N x K) larger than op(A) (M x K): 0 — not
 /// swapped; otherwise 1 + the rows of C done as dot products by GemmSwapped. Swapped when
-/// the columns of C^T fill their vectors (at most kSwapWaste lanes unused in the last one), or
-/// the last few (M % lanes <= kDotRows, op(A) = A) go to dot products instead; measured on the
-/// model's shapes, other M ran faster through the packed path. Float with 16 lanes (AVX-512)
-/// only, what was measured; double and narrower vectors keep the packed path.
+/// the columns of C^T fill their vectors (at most kSwapWaste lanes unused in the last one,
+/// kSwapWasteLongK for K >= kSwapLongK, any number for one or two vectors unless the last
+/// M % lanes <= kSwapFewDots), or the last few (M % lanes <= kDotRows, op(A) = A) go to dot
+/// products instead; measured on the model's shapes (the constants above), other M ran faster
+/// through the packed path. Float with 16 lanes (AVX-512) only, what was measured; double and
+/// narrower vectors keep the packed path.
 template <class T>
 std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K) {
   if constexpr (sizeof(T) != 4) return 0;

@@ -375,19 +375,35 @@ inline void softmax_prefix16(float* row, std::size_t n, std::size_t cols) {
   for (std::size_t j = in_row && rem ? body + 16 : n; j < cols; ++j) row[j] = 0.0f;
 }
 
+/// Runs step(j, k) for j = 0, 16, 32, ... < n, k the mask of the lanes j.. that are < n: all 16
+/// but in the last, partial step. load16k / store16k read and write those lanes only (whole
+/// vectors when k is all ones, which the compiler sees in the loop's steps).
+inline constexpr __mmask16 kAllLanes = 0xFFFF;
+template <class Step>
+[[gnu::always_inline]] inline void for_each16(std::size_t n, Step&& step) {
+  std::size_t j = 0;
+  for (; j + 16 <= n; j += 16) step(j, kAllLanes);
+  if (j < n) step(j, first_lanes(n - j));
+}
+[[gnu::always_inline]] inline f16 load16k(const float* p, __mmask16 k) {
+  return k == kAllLanes ? load16(p) : f16(_mm512_maskz_loadu_ps(k, p));
+}
+[[gnu::always_inline]] inline void store16k(float* p, __mmask16 k, f16 v) {
+  if (k == kAllLanes)
+    store16(p, v);
+  else
+    _mm512_mask_storeu_ps(p, k, v);
+}
+
 /// SwiGLU along a row, 16 values at a time: a[j] = g[j] u[j] / (1 + exp_f32(-g[j])), the
 /// scalar formula's operations in its order (the same bits); the tail as one more masked
 /// step. GCC's own vectorisation of the scalar loop threaded exp's clamp into separate paths
 /// for the clamped lanes, with a second division per vector for them (dispatch_warm -1.6 %).
 inline void swiglu16(float* a, const float* g, const float* u, std::size_t n) {
-  auto step = [](f16 x, f16 w) { return x * w / (1.0f + exp16(-x)); };
-  std::size_t j = 0;
-  for (; j + 16 <= n; j += 16) store16(a + j, step(load16(g + j), load16(u + j)));
-  if (j < n) {
-    const __mmask16 k = first_lanes(n - j);
-    _mm512_mask_storeu_ps(a + j, k,
-                          step(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, u + j)));
-  }
+  for_each16(n, [&](std::size_t j, __mmask16 k) {
+    const f16 x = load16k(g + j, k);
+    store16k(a + j, k, x * load16k(u + j, k) / (1.0f + exp16(-x)));
+  });
 }
 
 /// Its derivative along a row, 16 values at a time (the tail masked), s = 1 / (1 + exp_f32(-g)):
@@ -395,25 +411,12 @@ inline void swiglu16(float* a, const float* g, const float* u, std::size_t n) {
 /// scalar tail contracted its products into FMAs differently: other bits).
 inline void swiglu_backward16(float* dg, float* du, const float* da, const float* g, const float* u,
                               std::size_t n) {
-  auto step = [](f16 d, f16 x, f16 w, f16& rdg, f16& rdu) {
+  for_each16(n, [&](std::size_t j, __mmask16 k) {
+    const f16 d = load16k(da + j, k), x = load16k(g + j, k);
     const f16 s = 1.0f / (1.0f + exp16(-x));
-    rdu = d * x * s;
-    rdg = d * w * s * (1.0f + x * (1.0f - s));
-  };
-  std::size_t j = 0;
-  f16 rdg, rdu;
-  for (; j + 16 <= n; j += 16) {
-    step(load16(da + j), load16(g + j), load16(u + j), rdg, rdu);
-    store16(dg + j, rdg);
-    store16(du + j, rdu);
-  }
-  if (j < n) {
-    const __mmask16 k = first_lanes(n - j);
-    step(_mm512_maskz_loadu_ps(k, da + j), _mm512_maskz_loadu_ps(k, g + j),
-         _mm512_maskz_loadu_ps(k, u + j), rdg, rdu);
-    _mm512_mask_storeu_ps(dg + j, k, rdg);
-    _mm512_mask_storeu_ps(du + j, k, rdu);
-  }
+    store16k(du + j, k, d * x * s);
+    store16k(dg + j, k, d * load16k(u + j, k) * s * (1.0f + x * (1.0f - s)));
+  });
 }
 
 /// exp_sum on 16 lanes: lane j sums exp_f32(x[i] - m) over i = j mod 16, the tail masked into
@@ -422,23 +425,17 @@ inline void swiglu_backward16(float* dg, float* du, const float* da, const float
 /// mem_train_step with the cross-entropy backward below).
 inline float exp_sum16(const float* x, std::size_t n, float m) {
   f16 s{};
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) s += exp16(load16(x + i) - m);
-  if (i < n) {
-    const __mmask16 k = first_lanes(n - i);
-    s += _mm512_maskz_mov_ps(k, exp16(f16(_mm512_maskz_loadu_ps(k, x + i)) - m));
-  }
+  for_each16(n, [&](std::size_t j, __mmask16 k) {
+    s += _mm512_maskz_mov_ps(k, exp16(load16k(x + j, k) - m));
+  });
   return hsum16(s);
 }
 
 /// d[j] = scale * exp_f32(x[j] - sub) for j < n, 16 at a time, the tail masked (d may be x).
 inline void exp_scale16(float* d, const float* x, std::size_t n, float sub, float scale) {
-  std::size_t j = 0;
-  for (; j + 16 <= n; j += 16) store16(d + j, scale * exp16(load16(x + j) - sub));
-  if (j < n) {
-    const __mmask16 k = first_lanes(n - j);
-    _mm512_mask_storeu_ps(d + j, k, scale * exp16(f16(_mm512_maskz_loadu_ps(k, x + j)) - sub));
-  }
+  for_each16(n, [&](std::size_t j, __mmask16 k) {
+    store16k(d + j, k, scale * exp16(load16k(x + j, k) - sub));
+  });
 }
 #endif
 
