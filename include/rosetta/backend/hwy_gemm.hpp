@@ -73,6 +73,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 inline constexpr std::size_t kDirectRowBlocks = 4;
 /// ... and also when all of op(B) = B takes at most this many bytes (fits in L1).
 inline constexpr std::size_t kDirectBytes = 32 * 1024;
+/// B read in place is prefetched a panel ahead, like a panel to be packed, when it takes at
+/// least this many bytes — more than L2 holds of it, so it comes from L3 or memory: training's
+/// input gradients dY W on the small preset's 1 MiB weights (rows 1-4 KiB apart). Per shape
+/// (1024 x 256 and 256 x 1024, 4-32 rows): 0.81-0.94x with weights cycled through 64 MB, but
+/// 0.99-1.26x with one weight warm in L2, and `mem_train_step` (64-256 KiB weights) 2.4 %
+/// slower when every B read in place was prefetched; so the tiny preset's weights are not.
+inline constexpr std::size_t kDirectPrefetchBytes = 512 * 1024;
 /// C = op(A) B^T runs swapped (GemmSwapped, SwapPlan) for at most this many rows of C, at least
 /// kSwapMinCols columns and an inner dimension of at least kSwapMinK, when the rows fill their
 /// vectors of C^T up to kSwapWaste lanes, or when the last M % lanes <= kDotRows rows can go to
@@ -682,11 +689,12 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
         }
         T* c = C + j0 + q * nr;
         std::size_t i = 0;
-        // Prefetch the source of the next panel to be packed while the row blocks compute on
-        // this one: a share of its cache lines per row block, one line per inner step of the
-        // micro-kernel (B cold in cache — weights larger than L2 — ran at ~110 instead of ~180
-        // GFLOPS with no prefetch; issuing each block's share in one burst before it, 3.65 ms
-        // for scale_forward_256 against 3.0 ms spread over the steps).
+        // Prefetch the source of the next panel (to be packed, or a large B read in place)
+        // while the row blocks compute on this one: a share of its cache lines per row block,
+        // one line per inner step of the micro-kernel (B cold in cache — weights larger than
+        // L2 — ran at ~110 instead of ~180 GFLOPS with no prefetch; issuing each block's share
+        // in one burst before it, 3.65 ms for scale_forward_256 against 3.0 ms spread over the
+        // steps).
         std::size_t jn = j0 + (q + 1) * nr, pn = p0, kn = kc, wn = 0;
         if (jn < j0 + nc) {
           wn = std::min(nr, j0 + nc - jn);
@@ -695,8 +703,10 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
         } else if (j0 + nc_max < N) {
           jn = j0 + nc_max, pn = 0, kn = std::min(KC, K), wn = std::min(nr, N - jn);
         }
-        // No next panel to pack: nothing to prefetch (its source would point outside B).
-        const bool pf = !direct && wn > 0;
+        // No next panel: nothing to prefetch (its source would point outside B). B read in
+        // place: the next panel's rows of B, when B is large (kDirectPrefetchBytes).
+        const bool pf =
+            wn > 0 && (!direct || (opB == Op::N && K * N * sizeof(T) >= kDirectPrefetchBytes));
         PrefetchLines<T> next;  // the next panel's source: rows of cols values, ldb apart
         std::size_t share = 0;
         if (pf) {
