@@ -52,6 +52,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -528,6 +529,66 @@ HWY_INLINE void TransposeOut(const T* HWY_RESTRICT S, std::size_t lds, std::size
     for (std::size_t jj = 0; jj < rows; ++jj) one(m, jj);
 }
 
+/// GemmSwapped's C^T for one row block of B written into C while it is in L1: S holds `rows`
+/// (<= 8) rows of `cols` values (lds apart) and C[m * ldc + r] <- alpha S[r * lds + m] + beta
+/// C[m * ldc + r] (beta == 0: C is not read). Eight rows as 8 x 16 transposes (AVX-512: two
+/// unpack levels and a two-table permute, 24 shuffles per 128 values, each register then
+/// holding two rows of C of 8 values), other counts and the last cols % 16 one value at a time.
+template <class T>
+HWY_INLINE void TransposeBlockOut(const T* HWY_RESTRICT S, std::size_t lds, std::size_t rows,
+                                  std::size_t cols, T* HWY_RESTRICT C, std::size_t ldc, T alpha,
+                                  T beta) {
+  const bool read_c = beta != T(0);
+  std::size_t m = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if constexpr (sizeof(T) == 4) {
+    if (rows == 8) {
+      const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+      // output register j, 128-bit block k: rows a..d then e..h of column 4k + j of S
+      const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+      const __m512i hi =
+          _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+      for (; m + 16 <= cols; m += 16) {
+        __m512 t[8], u[8];
+        for (std::size_t r = 0; r < 8; r += 2) {  // t[r]: a0 b0 a1 b1 | a4 b4 a5 b5 | ..
+          const __m512 x = _mm512_loadu_ps(S + r * lds + m);
+          const __m512 y = _mm512_loadu_ps(S + (r + 1) * lds + m);
+          t[r] = _mm512_unpacklo_ps(x, y);
+          t[r + 1] = _mm512_unpackhi_ps(x, y);  // a2 b2 a3 b3 | ..
+        }
+        for (std::size_t r = 0; r < 8; r += 4)  // u[r + j]: a..d (e..h) of columns 4k + j
+          for (std::size_t h = 0; h < 2; ++h) {
+            const __m512d x = _mm512_castps_pd(t[r + h]), y = _mm512_castps_pd(t[r + 2 + h]);
+            u[r + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+            u[r + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+          }
+        for (std::size_t j = 0; j < 4; ++j) {
+          const __m512 pair[2] = {_mm512_permutex2var_ps(u[j], lo, u[4 + j]),
+                                  _mm512_permutex2var_ps(u[j], hi, u[4 + j])};
+          for (std::size_t q = 0; q < 2; ++q) {  // rows m + 8q + j and m + 8q + 4 + j of C
+            float* c0 = C + (m + 8 * q + j) * ldc;
+            float* c1 = C + (m + 8 * q + 4 + j) * ldc;
+            __m512 x = _mm512_mul_ps(pair[q], va);
+            if (read_c) {
+              const __m512 old = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(c0)),
+                                                    _mm256_loadu_ps(c1), 1);
+              x = _mm512_fmadd_ps(old, vb, x);
+            }
+            _mm256_storeu_ps(c0, _mm512_castps512_ps256(x));
+            _mm256_storeu_ps(c1, _mm512_extractf32x8_ps(x, 1));
+          }
+        }
+      }
+    }
+  }
+#endif
+  for (; m < cols; ++m)
+    for (std::size_t r = 0; r < rows; ++r) {
+      T& c = C[m * ldc + r];
+      c = read_c ? alpha * S[r * lds + m] + beta * c : alpha * S[r * lds + m];
+    }
+}
+
 /// GemmSwapped's micro-kernel for one panel against `rows` rows of B: MR rows prefetching
 /// `lines` (the next row block of B) on the way, or the last rows < MR. A function of its own,
 /// so that the prefetch state lives in registers (inlined into GemmSwapped's loops, GCC kept it
@@ -557,6 +618,9 @@ HWY_NOINLINE void DotRows(std::size_t rows, const T* a, std::size_t lda, const T
   if (x < rows) DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta);
 }
 
+/// GemmSwapped writes C^T into C per row block (instead of per chunk) up to this inner dimension.
+inline constexpr std::size_t kByBlockMaxK = 64;
+
 /// Values of GemmSwapped's scratch C^T per chunk of columns of C.
 inline constexpr std::size_t kSwapChunkValues = 16384;
 
@@ -566,8 +630,9 @@ inline constexpr std::size_t kSwapChunkValues = 16384;
 /// few rows of C against a weight, a copy of op(A) (M x K) instead of a transpose of all of B
 /// (N x K) per call. The last dr rows of C (M % lanes <= kDotRows) are dot products instead, so
 /// that the panels hold whole vectors. Register blocks go to a scratch C^T (a chunk of columns
-/// of C at a time, plain vector stores), written into C by TransposeOut; stores transposed
-/// straight from the registers cost 10-30 % on some shapes (rows of C 4 KiB apart).
+/// of C at a time, plain vector stores), written into C per row block (TransposeBlockOut) or
+/// per chunk (TransposeOut); stores transposed straight from the registers cost 10-30 % on some
+/// shapes (rows of C 4 KiB apart).
 /// Loops: chunks of columns of C; k-blocks of KC; row blocks of MR rows of B, each run against
 /// every panel while its rows are in L1 (the next block's rows prefetched during the first),
 /// then against the dot-product rows.
@@ -591,6 +656,13 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
   T* S = ap + std::min(K, KC) * most;
   // op(A)^T is K x M: A^T of the M x K matrix A (opA = N), or A itself (K x M) for opA = T.
   const Op opP = opA == Op::N ? Op::T : Op::N;
+  // With a short K (the tiny LM head, 1000 x 64), each row block's C^T written into C right
+  // after its kernels, from L1 (TransposeBlockOut): the chunk's write-out (TransposeOut, from
+  // L2) was 15 % of the product. 16-64 rows: 0.92-0.97x, `dispatch_warm` -1.5 %. Not with a
+  // long K, where the stores compete with the weight's stream (the small LM head, 1000 x 256:
+  // 1.13x in the model, N x 1024: 1.02-1.05x), nor with rows of C a multiple of 4 KiB apart:
+  // the 16 rows one 8 x 16 transpose writes share an L1 set (1024 x 256: 1.03-1.29x).
+  const bool by_block = K <= kByBlockMaxK && ldc * sizeof(T) % 4096 != 0;
   for (std::size_t n0 = 0; n0 < N; n0 += chunk) {
     const std::size_t nc = std::min(chunk, N - n0);
     for (std::size_t p0 = 0; p0 < K; p0 += KC) {
@@ -617,9 +689,11 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
         if (dr > 0)
           DotRows<T>(dr, A + Mp * lda + p0, lda, b + i * ldb, ldb, kc, rows, S + i * lds + Mp, lds,
                      b0);
+        if (by_block && p0 + kc == K)
+          TransposeBlockOut(S + i * lds, lds, rows, M, C + n0 + i, ldc, alpha, beta);
       }
     }
-    TransposeOut(S, lds, nc, M, C + n0, ldc, alpha, beta);
+    if (!by_block) TransposeOut(S, lds, nc, M, C + n0, ldc, alpha, beta);
   }
 }
 
