@@ -108,6 +108,9 @@ inline constexpr std::size_t kSwapWasteLongK = 7;
 /// product costs about the same for any row count — streaming the weight — where the packed
 /// path grows by row block and a dot-product row costs ~14 us per 1024 x 256: M = 3-8 0.70-0.96x,
 /// 20-24 0.86-0.99x, 19 0.97x; 17-18 rows stay 16 + dots, 1.07-1.27x slower swapped whole).
+/// At most kDotRows rows of op(A) = A are all dot products (since the dot products keep B in
+/// registers and prefetch the next rows of B at their own pace; same weights: 3-4 rows
+/// 0.84-0.96x from memory, 0.42-0.45x from L3; 5 rows 1.00x).
 inline constexpr std::size_t kSwapFewRows = 32;
 inline constexpr std::size_t kSwapFewDots = 2;
 inline constexpr std::size_t kDotRows = 4;
@@ -416,11 +419,12 @@ inline constexpr std::size_t kDotCols = Blocking<float>::kMr;
 
 /// c[x * cx + w * cw] <- sum_p a[x * lda + p] b[w * ldb + p] + beta * c[..], x < RX, w < nw <=
 /// kDotCols, p < kc (beta == 0: c is not read): a few rows of A against rows of B, both read
-/// in place along p — dot products, no packing. GemmSwapped's last rows of C.
+/// in place along p — dot products, no packing. GemmSwapped's last rows of C. next: kDotCols
+/// rows of B, ldb apart, prefetched at the same p as the step that reads b (or none).
 template <class T, std::size_t RX>
 HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_RESTRICT b,
                         std::size_t ldb, std::size_t kc, std::size_t nw, T* HWY_RESTRICT c,
-                        std::size_t cx, std::size_t cw, T beta) {
+                        std::size_t cx, std::size_t cw, T beta, const T* next = nullptr) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
@@ -450,7 +454,11 @@ HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_R
   const std::size_t rs3 = 3 * ldb;
   auto row = [&](std::size_t w) HWY_ATTR { return RowOf(b0, b4, ldb, rs3, w); };
   std::size_t p = 0;
-  for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N) {
+  const T* n0 = next;
+  const T* n4 = next + 4 * ldb;
+  for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N, n0 += N, n4 += N) {
+    if (next != nullptr)
+      for (std::size_t w = 0; w < RW; ++w) __builtin_prefetch(RowOf(n0, n4, ldb, rs3, w), 0, 3);
     V bv[RW];
     for (std::size_t w = 0; w < RW; ++w) {
       bv[w] = hn::LoadU(d, row(w));
@@ -615,15 +623,18 @@ HWY_NOINLINE void SwappedBlock(std::size_t rows, const T* b, std::size_t ldb, co
 }
 
 /// GemmSwapped's `rows` last columns of C^T (rows of A from a) against nw <= kDotCols rows of
-/// B, as dot products into the scratch (s[x + w * lds]).
+/// B, as dot products into the scratch (s[x + w * lds]). next: the next row block of B (kDotCols
+/// rows), when no panel kernel prefetched it, or null: prefetched by the first tile, each line
+/// at the step that reads the same p of this block (issued in one burst before the tiles, 1-2
+/// rows against 1024 x 256 from memory took 1.2-1.4x as long).
 template <class T>
 HWY_NOINLINE void DotRows(std::size_t rows, const T* a, std::size_t lda, const T* b,
                           std::size_t ldb, std::size_t kc, std::size_t nw, T* s, std::size_t lds,
-                          T beta) {
+                          T beta, const T* next) {
   std::size_t x = 0;
-  for (; x + 2 <= rows; x += 2)
-    DotTile<T, 2>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta);
-  if (x < rows) DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta);
+  for (; x + 2 <= rows; x += 2, next = nullptr)
+    DotTile<T, 2>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next);
+  if (x < rows) DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next);
 }
 
 /// GemmSwapped writes C^T into C per row block (instead of per chunk) up to this inner dimension.
@@ -693,10 +704,13 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
           block(rows, b + i * ldb, ldb, ap + q * kc * nr, nr, kc, S + i * lds + q * nr, lds, b0,
                 next);
         }
-        while (next.rows) next.Next();
+        // no panels: the dot products prefetch the next row block (a whole one) themselves
+        const T* dot_next = next.rows == MR && MR == kDotCols ? next.src : nullptr;
+        if (dot_next == nullptr)
+          while (next.rows) next.Next();
         if (dr > 0)
           DotRows<T>(dr, A + Mp * lda + p0, lda, b + i * ldb, ldb, kc, rows, S + i * lds + Mp, lds,
-                     b0);
+                     b0, dot_next);
         if (by_block && p0 + kc == K)
           TransposeBlockOut(S + i * lds, lds, rows, M, C + n0 + i, ldc, alpha, beta);
       }
@@ -709,10 +723,10 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
 /// swapped; otherwise 1 + the rows of C done as dot products by GemmSwapped. Swapped when
 /// the columns of C^T fill their vectors (at most kSwapWaste lanes unused in the last one,
 /// kSwapWasteLongK for K >= kSwapLongK, any number for one or two vectors unless the last
-/// M % lanes <= kSwapFewDots), or the last few (M % lanes <= kDotRows, op(A) = A) go to dot
-/// products instead; measured on the model's shapes (the constants above), other M ran faster
-/// through the packed path. Float with 16 lanes (AVX-512) only, what was measured; double and
-/// narrower vectors keep the packed path.
+/// M % lanes <= kSwapFewDots or all M <= kDotRows rows can be dots), or the last few
+/// (M % lanes <= kDotRows, op(A) = A) go to dot products instead; measured on the model's shapes
+/// (the constants above), other M ran faster through the packed path. Float with 16 lanes (AVX-512)
+/// only, what was measured; double and narrower vectors keep the packed path.
 template <class T>
 std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K) {
   if constexpr (sizeof(T) != 4) return 0;
@@ -722,8 +736,9 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
   const std::size_t r = M % lanes;
   const bool long_k = K >= kSwapLongK;
   if (r == 0 || lanes - r <= (long_k ? kSwapWasteLongK : kSwapWaste)) return 1;
-  if (long_k && M <= kSwapFewRows && r > kSwapFewDots) return 1;      // a partial vector
-  if (opA == Op::N && r <= kDotRows && K >= kSwapMinK) return 1 + r;  // K = 64: slower
+  const bool dots_only = opA == Op::N && M <= kDotRows;  // every row a dot product
+  if (long_k && M <= kSwapFewRows && r > kSwapFewDots && !dots_only) return 1;  // partial vector
+  if (opA == Op::N && r <= kDotRows && K >= kSwapMinK) return 1 + r;            // K = 64: slower
   return 0;
 }
 
