@@ -52,7 +52,6 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -454,11 +453,12 @@ HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_R
   const std::size_t rs3 = 3 * ldb;
   auto row = [&](std::size_t w) HWY_ATTR { return RowOf(b0, b4, ldb, rs3, w); };
   std::size_t p = 0;
-  const T* n0 = next;
-  const T* n4 = next + 4 * ldb;
-  for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N, n0 += N, n4 += N) {
-    if (next != nullptr)
+  for (; p + N <= kc; p += N, a0 += N, b0 += N, b4 += N) {
+    if (next != nullptr) {
+      const T* n0 = next + p;
+      const T* n4 = n0 + 4 * ldb;
       for (std::size_t w = 0; w < RW; ++w) __builtin_prefetch(RowOf(n0, n4, ldb, rs3, w), 0, 3);
+    }
     V bv[RW];
     for (std::size_t w = 0; w < RW; ++w) {
       bv[w] = hn::LoadU(d, row(w));
