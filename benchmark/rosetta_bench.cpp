@@ -146,13 +146,17 @@ struct RunOpts {
   double min_time_s = 0.1;
 };
 inline constexpr int kMaxTrials = 1000;
+/// The most timed trials a scenario runs: kMaxTrials, or --trials when that asks for more.
+inline int max_trials(const RunOpts& o) {
+  return std::max(o.trials, kMaxTrials);
+}
 
 /// The number of timed trials for trials of `trial_ns` each (see RunOpts::min_time_s).
 inline int timed_trials(const RunOpts& o, double trial_ns) {
   if (o.min_time_s <= 0 || trial_ns <= 0) return o.trials;
   const double want = std::ceil(o.min_time_s * 1e9 / trial_ns);
-  return static_cast<int>(std::clamp(want, static_cast<double>(o.trials),
-                                     static_cast<double>(std::max(o.trials, kMaxTrials))));
+  return static_cast<int>(
+      std::clamp(want, static_cast<double>(o.trials), static_cast<double>(max_trials(o))));
 }
 
 /// Times f: warm-up trials, then timed trials with wall/CPU clocks and allocation counts.
@@ -982,7 +986,7 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
   std::cerr << fmt::format(
       "rosetta-bench: {} scenarios, {} warm-up + at least {} trials each (and {} s of them, at "
       "most {}), seed {}\n",
-      list.size(), o.warmup, o.trials, o.min_time_s, std::max(o.trials, kMaxTrials), kSeed);
+      list.size(), o.warmup, o.trials, o.min_time_s, max_trials(o), kSeed);
   std::cerr << "measuring this machine's peak (FMA probe, large sgemm) ... " << std::flush;
   const double fma = fma_peak_gflops();
   const double fma_all = fma_peak_gflops_threads(cores);
@@ -1017,7 +1021,7 @@ int run_suite(const RunOpts& o, const std::string& filter, const std::string& js
   md["warmup"] = o.warmup;
   md["trials"] = o.trials;
   md["min_time_s"] = o.min_time_s;
-  md["max_trials"] = std::max(o.trials, kMaxTrials);
+  md["max_trials"] = max_trials(o);
   md["quick"] = quick;
   md["default_policy"] = std::string("float/row/") + kReferenceBackend + "/static";
   // backend "auto" scenarios: the routing table their children load (each child also

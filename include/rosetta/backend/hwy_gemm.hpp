@@ -182,6 +182,23 @@ HWY_INLINE void Transpose256(const float* HWY_RESTRICT src, std::size_t lds,
 #endif
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+/// The first two levels of a transpose of 8 registers a..h: 32-bit lanes of a,b / c,d / e,f /
+/// g,h interleaved, then 64-bit lanes of those pairs, within each 128-bit block. u[j] (u[4 + j])
+/// holds lane 4k + j of a..d (e..h) in block k, j < 4: a(4k+j) b(4k+j) c(4k+j) d(4k+j).
+HWY_INLINE void Interleave8(const __m512 (&x)[8], __m512 (&u)[8]) {
+  __m512 t[8];
+  for (std::size_t r = 0; r < 8; r += 2) {  // t[r] = a0 b0 a1 b1 | .., t[r + 1] = a2 b2 a3 b3 | ..
+    t[r] = _mm512_unpacklo_ps(x[r], x[r + 1]);
+    t[r + 1] = _mm512_unpackhi_ps(x[r], x[r + 1]);
+  }
+  for (std::size_t r = 0; r < 8; r += 4)
+    for (std::size_t h = 0; h < 2; ++h) {
+      const __m512d p = _mm512_castps_pd(t[r + h]), q = _mm512_castps_pd(t[r + 2 + h]);
+      u[r + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(p, q));
+      u[r + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p, q));
+    }
+}
+
 /// Transposes a 16 x 8 block of floats into 8 rows of 16 (one 512-bit register each):
 /// dst[c * ldd + r] = src[r * lds + c], r < 16, c < 8 — one whole panel vector per row of dst.
 /// Row r and row r + 8 share a register (low and high 256 bits), then the 8 x 8 steps of
@@ -189,22 +206,11 @@ HWY_INLINE void Transpose256(const float* HWY_RESTRICT src, std::size_t lds,
 /// 32 shuffles and 8 stores for 128 values, against 48 and 16 for two 8 x 8 blocks.
 HWY_INLINE void Transpose16x8(const float* HWY_RESTRICT src, std::size_t lds,
                               float* HWY_RESTRICT dst, std::size_t ldd) {
-  __m512 t[8], u[8];
-  for (std::size_t r = 0; r < 8; r += 2) {  // t[r] = a0 b0 a1 b1 | a4 b4 a5 b5 | i0 j0 i1 j1 | ..
-    const __m512 x = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + r * lds)),
-                                        _mm256_loadu_ps(src + (r + 8) * lds), 1);
-    const __m512 y =
-        _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + (r + 1) * lds)),
-                           _mm256_loadu_ps(src + (r + 9) * lds), 1);
-    t[r] = _mm512_unpacklo_ps(x, y);
-    t[r + 1] = _mm512_unpackhi_ps(x, y);
-  }
-  for (std::size_t r = 0; r < 8; r += 4)  // u[r] = a0 b0 c0 d0 | a4 .. d4 | i0 .. l0 | i4 .. l4
-    for (std::size_t h = 0; h < 2; ++h) {
-      const __m512d x = _mm512_castps_pd(t[r + h]), y = _mm512_castps_pd(t[r + 2 + h]);
-      u[r + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
-      u[r + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
-    }
+  __m512 x[8], u[8];
+  for (std::size_t r = 0; r < 8; ++r)  // rows r (low half) and r + 8 (high half)
+    x[r] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + r * lds)),
+                              _mm256_loadu_ps(src + (r + 8) * lds), 1);
+  Interleave8(x, u);  // u[c] = a0 b0 c0 d0 | a4 .. d4 | i0 .. l0 | i4 .. l4 for c = 0, ..
   // column c: blocks 0 and 2 of u[c] (a..d, i..l) and of u[4 + c] (e..h, m..p); c + 4: 1 and 3
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
   const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
@@ -565,19 +571,9 @@ HWY_INLINE void TransposeBlockOut(const T* HWY_RESTRICT S, std::size_t lds, std:
       const __m512i hi =
           _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
       for (; m + 16 <= cols; m += 16) {
-        __m512 t[8], u[8];
-        for (std::size_t r = 0; r < 8; r += 2) {  // t[r]: a0 b0 a1 b1 | a4 b4 a5 b5 | ..
-          const __m512 x = _mm512_loadu_ps(S + r * lds + m);
-          const __m512 y = _mm512_loadu_ps(S + (r + 1) * lds + m);
-          t[r] = _mm512_unpacklo_ps(x, y);
-          t[r + 1] = _mm512_unpackhi_ps(x, y);  // a2 b2 a3 b3 | ..
-        }
-        for (std::size_t r = 0; r < 8; r += 4)  // u[r + j]: a..d (e..h) of columns 4k + j
-          for (std::size_t h = 0; h < 2; ++h) {
-            const __m512d x = _mm512_castps_pd(t[r + h]), y = _mm512_castps_pd(t[r + 2 + h]);
-            u[r + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
-            u[r + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
-          }
+        __m512 x[8], u[8];
+        for (std::size_t r = 0; r < 8; ++r) x[r] = _mm512_loadu_ps(S + r * lds + m);
+        Interleave8(x, u);  // u[j] (u[4 + j]): a..d (e..h) of columns 4k + j
         for (std::size_t j = 0; j < 4; ++j) {
           const __m512 pair[2] = {_mm512_permutex2var_ps(u[j], lo, u[4 + j]),
                                   _mm512_permutex2var_ps(u[j], hi, u[4 + j])};
