@@ -424,12 +424,13 @@ inline constexpr std::size_t kDotCols = Blocking<float>::kMr;
 
 /// c[x * cx + w * cw] <- sum_p a[x * lda + p] b[w * ldb + p] + beta * c[..], x < RX, w < nw <=
 /// kDotCols, p < kc (beta == 0: c is not read): a few rows of A against rows of B, both read
-/// in place along p — dot products, no packing. GemmSwapped's last rows of C. next: kDotCols
-/// rows of B, ldb apart, prefetched at the same p as the step that reads b (or none).
+/// in place along p — dot products, no packing. GemmSwapped's last rows of C. next: 4 rows of
+/// B, ldb apart, or kDotCols (next8), prefetched at the same p as the step that reads b (or none).
 template <class T, std::size_t RX>
 HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_RESTRICT b,
                         std::size_t ldb, std::size_t kc, std::size_t nw, T* HWY_RESTRICT c,
-                        std::size_t cx, std::size_t cw, T beta, const T* next = nullptr) {
+                        std::size_t cx, std::size_t cw, T beta, const T* next = nullptr,
+                        bool next8 = true) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
@@ -463,16 +464,23 @@ HWY_INLINE void DotTile(const T* HWY_RESTRICT a, std::size_t lda, const T* HWY_R
     if (next != nullptr) {
       const T* n0 = next + p;
       const T* n4 = n0 + 4 * ldb;
-      for (std::size_t w = 0; w < RW; ++w) __builtin_prefetch(RowOf(n0, n4, ldb, rs3, w), 0, 3);
+      for (std::size_t w = 0; w < 4; ++w) __builtin_prefetch(RowOf(n0, n4, ldb, rs3, w), 0, 3);
+      if (next8)
+        for (std::size_t w = 4; w < RW; ++w) __builtin_prefetch(RowOf(n0, n4, ldb, rs3, w), 0, 3);
     }
     V bv[RW];
     for (std::size_t w = 0; w < RW; ++w) {
-      bv[w] = hn::LoadU(d, row(w));
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
       // Kept in a register: GCC folded the load into each row's FMA instead, RX loads of B
       // per vector and load-bound (2 rows against 1024 x 256: 15.4 -> 11.6 us with B in L3,
-      // 47-48 -> 38-43 us from memory; 34-35 rows, 3 of them here: 0.92-0.94x).
-      if constexpr (RX > 1) asm("" : "+v"(bv[w].raw));
+      // 47-48 -> 38-43 us from memory; 34-35 rows, 3 of them here: 0.92-0.94x). The barrier
+      // is on a plain local: on the array element, GCC kept bv in memory as well, eight
+      // stores to the stack per step (16 rows as dots against 256 x 256: 17.2 -> 14.1 us).
+      auto raw = hn::LoadU(d, row(w)).raw;
+      if constexpr (RX > 1) asm("" : "+v"(raw));
+      bv[w] = V{raw};
+#else
+      bv[w] = hn::LoadU(d, row(w));
 #endif
     }
     for (std::size_t x = 0; x < RX; ++x) {
@@ -620,17 +628,24 @@ HWY_NOINLINE void SwappedBlock(std::size_t rows, const T* b, std::size_t ldb, co
 
 /// GemmSwapped's `rows` last columns of C^T (rows of A from a) against nw <= kDotCols rows of
 /// B, as dot products into the scratch (s[x + w * lds]). next: the next row block of B (kDotCols
-/// rows), when no panel kernel prefetched it, or null: prefetched by the first tile, each line
-/// at the step that reads the same p of this block (issued in one burst before the tiles, 1-2
-/// rows against 1024 x 256 from memory took 1.2-1.4x as long).
+/// rows), when no panel kernel prefetched it, or null: by the first tile, or half each by the
+/// first two, each line at the step that reads the same p of this block (issued in one burst
+/// before the tiles, 1-2 rows against 1024 x 256 from memory took 1.2-1.4x as long; all by the
+/// first of two tiles, 3-4 rows, 1.05-1.15x).
 template <class T>
 HWY_NOINLINE void DotRows(std::size_t rows, const T* a, std::size_t lda, const T* b,
                           std::size_t ldb, std::size_t kc, std::size_t nw, T* s, std::size_t lds,
                           T beta, const T* next) {
+  const bool one_tile = rows <= 2;
   std::size_t x = 0;
-  for (; x + 2 <= rows; x += 2, next = nullptr)
-    DotTile<T, 2>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next);
-  if (x < rows) DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next);
+  auto next_of = [&](std::size_t tile) -> const T* {
+    if (next == nullptr || tile > 1) return nullptr;
+    return tile == 0 ? next : next + 4 * ldb;
+  };
+  for (; x + 2 <= rows; x += 2)
+    DotTile<T, 2>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next_of(x / 2), one_tile);
+  if (x < rows)
+    DotTile<T, 1>(a + x * lda, lda, b, ldb, kc, nw, s + x, 1, lds, beta, next_of(x / 2), one_tile);
 }
 
 /// GemmSwapped writes C^T into C per row block (instead of per chunk) up to this inner dimension.
