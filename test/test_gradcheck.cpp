@@ -346,7 +346,7 @@ TYPED_TEST(GradKernel, Attention) {
       return dot(R.cs(), o.cs());
     };
     loss();  // P for the backward
-    Mat<L> dq(T, heads * hd, 1e3), dk(T, kv * hd), dv(T, kv * hd), dP(S, S, 1e3);
+    Mat<L> dq(T, heads * hd, 1e3), dk(T, kv * hd), dv(T, kv * hd), dP(S * heads / kv, S, 1e3);
     Mat<L> prek(T, kv * hd), prev(T, kv * hd);
     fill_normal(prek.s(), rng);
     fill_normal(prev.s(), rng);

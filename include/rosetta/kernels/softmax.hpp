@@ -42,22 +42,24 @@ void softmax_row_prefix(MatrixView<T, L> y, std::size_t i, std::size_t n) {
 /// Rows per call of vec::softmax_prefix16_rows (their steps interleaved).
 inline constexpr std::size_t kSoftmaxRows = 4;
 
-/// softmax_row_prefix on every row of y, row i over its first n0 + i * grow entries (n0 >= 1):
-/// grow = 1 for a causal attention's scores, 0 for whole rows. Float rows kSoftmaxRows at a
+/// softmax_row_prefix on every row of y, row i over its first n0 + (i / per) * grow entries
+/// (n0 >= 1, per >= 1): grow = 1 for a causal attention's scores (per: rows per query, the
+/// heads of attention_forward's heads_as_rows), 0 for whole rows. Float rows kSoftmaxRows at a
 /// time (vec::softmax_prefix16_rows: the same values).
 template <class T, class L>
-void softmax_rows_prefix(MatrixView<T, L> y, std::size_t n0, std::size_t grow) {
+void softmax_rows_prefix(MatrixView<T, L> y, std::size_t n0, std::size_t grow,
+                         std::size_t per = 1) {
   std::size_t i = 0;
 #ifdef ROSETTA_VEC16
   if constexpr (std::is_same_v<T, float> && std::is_same_v<L, RowMajor>)
     for (; i + kSoftmaxRows <= y.rows(); i += kSoftmaxRows) {
       std::size_t n[kSoftmaxRows];
-      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = n0 + (i + r) * grow;
+      for (std::size_t r = 0; r < kSoftmaxRows; ++r) n[r] = n0 + (i + r) / per * grow;
       vec::softmax_prefix16_rows<kSoftmaxRows>(y.data() + i * y.row_stride(), y.row_stride(), n,
                                                y.cols());
     }
 #endif
-  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i * grow);
+  for (; i < y.rows(); ++i) softmax_row_prefix(y, i, n0 + i / per * grow);
 }
 
 /// y = softmax(x) over each row.   x, y: [R, C] (y may alias x).

@@ -86,9 +86,9 @@ struct AttentionBlock {
       for (std::size_t t = 0; t < Tn; ++t)
         for (std::size_t j = 0; j < m.cols(); ++j) m(t, j) = T(0);
     const AttentionDims d{batch, seq, seq, seq, c.n_heads, c.n_kv_heads, c.head_dim};
-    attention_backward<B>(dq, dk, dv, ws.dP.block(seq, seq), MatrixView<const T, L>(d_o),
-                          lc.q.crows(Tn), lc.k.crows(Tn), lc.v.crows(Tn),
-                          lc.P.t.matrix().block(0, 0, Tn * c.n_heads, seq), d);
+    attention_backward<B>(dq, dk, dv, ws.dP.block(seq * (c.n_heads / c.n_kv_heads), seq),
+                          MatrixView<const T, L>(d_o), lc.q.crows(Tn), lc.k.crows(Tn),
+                          lc.v.crows(Tn), lc.P.t.matrix().block(0, 0, Tn * c.n_heads, seq), d);
     rope_backward(dq, c.head_dim, seq, 0, rope.cos, rope.sin);
     rope_backward(dk, c.head_dim, seq, 0, rope.cos, rope.sin);
     auto n1 = lc.n1.crows(Tn);

@@ -113,7 +113,7 @@ class Workspace {
       for (auto* b : {&dx, &dn}) b->alloc(Tn, H);
       for (auto* b : {&dq, &d_o}) b->alloc(Tn, c.q_dim());
       for (auto* b : {&dk, &dv}) b->alloc(Tn, c.kv_dim());
-      dP.alloc(S, S);
+      dP.alloc(S * (c.n_heads / c.n_kv_heads), S);  // the scores of a KV head's query heads
       dlogits.alloc(Tn, c.vocab_size);
       for (auto* b : {&dXe, &dY}) b->alloc(slots, H);
       for (auto* b : {&dA, &dG, &dU}) b->alloc(slots, F);
