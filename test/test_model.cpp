@@ -11,6 +11,8 @@
 #include <initializer_list>
 #include <latch>
 #include <limits>
+#include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -607,6 +609,35 @@ TYPED_TEST(ModelErrors, EveryTrainConfigRuleIsAConfigError) {
   edge.warmup = 0;
   edge.total_steps = 0;
   EXPECT_NO_THROW(edge.validate());
+}
+
+// ---------------------------------------------------------------------------------------
+// The gradient norm
+// ---------------------------------------------------------------------------------------
+
+/// global_norm against a long double sum of the same squares: every size around its 32-lane
+/// body and 512-value float blocks (and a block with a tail); values of one scale, so that a
+/// value lost or counted twice moves the norm by far more than the tolerance (1/n of it).
+template <class T>
+void expect_norm_matches_long_double(double rel) {
+  std::mt19937 gen(99);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  for (const std::size_t n : {0, 1, 31, 32, 33, 511, 512, 513, 1023, 1024, 1055, 100003}) {
+    std::vector<T> g(n);
+    for (auto& x : g) x = static_cast<T>(normal(gen));
+    long double want = 0;
+    for (const T x : g) want += static_cast<long double>(x) * static_cast<long double>(x);
+    const double got = global_norm(std::span<const T>(g));
+    const double ref = static_cast<double>(std::sqrt(want));
+    EXPECT_LE(std::abs(got - ref), rel * ref) << "n=" << n << " got " << got << " want " << ref;
+  }
+}
+
+TEST(GradNorm, FloatMatchesALongDoubleSum) {
+  expect_norm_matches_long_double<float>(1e-6);
+}
+TEST(GradNorm, DoubleMatchesALongDoubleSum) {
+  expect_norm_matches_long_double<double>(1e-13);
 }
 
 // ---------------------------------------------------------------------------------------
