@@ -387,6 +387,9 @@ HWY_INLINE void MicroKernelRows(std::size_t rows, const T* a, std::size_t rs, st
   }
 }
 
+/// GemmRowMajor's packed path splits its last MR + r rows into two blocks when r < this.
+inline constexpr std::size_t kMinLastRows = 4;
+
 /// The packed-panel buffer of this thread, grown when a call needs more (never shrunk).
 template <class T>
 T* PackBuffer(std::size_t n) {
@@ -849,6 +852,11 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
         };
         auto row_blocks = [&]<std::size_t V>() {
           for (; i + MR <= M; i += MR) {
+            // A last block of 1-3 rows would hold 2-6 accumulators, too few chains for the
+            // FMA latency: the last MR + 1..3 rows run as two blocks of about half instead,
+            // after at least one whole block (which prefetches the next panel on its way).
+            if (const std::size_t rest = M - i - MR; i > 0 && rest > 0 && rest < kMinLastRows)
+              break;
             if (pf) {  // this block's share of the lines; what the steps left, issued after
               PrefetchLines<T> lines = next;
               lines.rows = std::min(share, next.rows);
@@ -862,6 +870,12 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
             }
           }
           while (next.rows) next.Next();  // the rest before the last rows' kernel
+          if (M - i > MR) {               // MR + 1..3 rows: the first of two blocks
+            const std::size_t r1 = (M - i + 1) / 2;
+            MicroKernelRows<T, MR - 1, V>(r1, a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc,
+                                          ldc, ncols, alpha, b0);
+            i += r1;
+          }
           if (i < M)
             MicroKernelRows<T, MR - 1, V>(M - i, a + i * rs, rs, ps, panel, pstride, kc,
                                           c + i * ldc, ldc, ncols, alpha, b0);
