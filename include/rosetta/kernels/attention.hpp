@@ -39,6 +39,29 @@ MatrixView<T, L> heads_rows(MatrixView<T, L> x, const AttentionDims& d, std::siz
   return MatrixView<T, L>(x.data() + b * d.sq * x.ld(), d.sq * d.n_heads, d.head_dim, d.head_dim);
 }
 
+/// One block of queries against its keys and values: O = softmax(scale Q K^T, causal) V, the
+/// probabilities in Pb. Row r of Q is query r / per (per = heads stacked per query,
+/// heads_as_rows, else 1); that query sees the first n0 + r / per keys.
+template <class B, class T, class L>
+void attend(MatrixView<T, L> O, MatrixView<T, L> Pb, CMat<T, L> Q, CMat<T, L> K, CMat<T, L> V,
+            T scale, std::size_t n0, std::size_t per) {
+  B::gemm(Op::N, Op::T, scale, Q, K, T(0), Pb);  // scores
+  softmax_rows_prefix(Pb, n0, 1, per);           // causal: later keys masked
+  B::gemm(Op::N, Op::N, T(1), MatrixView<const T, L>(Pb), V, T(0), O);
+}
+
+/// attend's backward for one block (dS: scratch shaped as Pb; dQ overwritten, dK, dV added to).
+template <class B, class T, class L>
+void attend_backward(MatrixView<T, L> dQ, MatrixView<T, L> dK, MatrixView<T, L> dV,
+                     MatrixView<T, L> dS, CMat<T, L> dO, CMat<T, L> Q, CMat<T, L> K, CMat<T, L> V,
+                     CMat<T, L> Pb, T scale) {
+  B::gemm(Op::N, Op::T, T(1), dO, V, T(0), dS);  // dP = dO V^T
+  B::gemm(Op::T, Op::N, T(1), Pb, dO, T(1), dV);
+  softmax_backward(dS, MatrixView<const T, L>(dS), Pb);  // dS in dP
+  B::gemm(Op::N, Op::N, scale, MatrixView<const T, L>(dS), K, T(0), dQ);
+  B::gemm(Op::T, Op::N, scale, MatrixView<const T, L>(dS), Q, T(1), dK);
+}
+
 /// q: [batch*sq, n_heads*hd] (after RoPE); k, v: [batch*kv_rows, n_kv*hd] (after RoPE);
 /// P: [batch*n_heads*sq, sk] (probabilities, saved for backward: sequence b's rows from
 /// b*n_heads*sq, ordered (head, query) — or (query, head) when heads_as_rows);
@@ -47,30 +70,22 @@ template <class B, class T, class L>
 void attention_forward(MatrixView<T, L> o, MatrixView<T, L> P, CMat<T, L> q, CMat<T, L> k,
                        CMat<T, L> v, const AttentionDims& d) {
   const T scale = T(1) / std::sqrt(static_cast<T>(d.head_dim));
-  const std::size_t offset = d.sk - d.sq, hd = d.head_dim;
+  const std::size_t n0 = d.sk - d.sq + 1, hd = d.head_dim;  // query i sees n0 + i keys
   if (heads_as_rows<L>(d, q, o)) {
     const std::size_t rows = d.sq * d.n_heads;
-    for (std::size_t b = 0; b < d.batch; ++b) {
-      auto K = k.block(b * d.kv_rows, 0, d.sk, hd);
-      auto V = v.block(b * d.kv_rows, 0, d.sk, hd);
-      auto Pb = P.block(b * rows, 0, rows, d.sk);
-      B::gemm(Op::N, Op::T, scale, heads_rows(q, d, b), K, T(0), Pb);
-      softmax_rows_prefix(Pb, offset + 1, 1, d.n_heads);  // row t*n_heads + h: query t
-      B::gemm(Op::N, Op::N, T(1), MatrixView<const T, L>(Pb), V, T(0), heads_rows(o, d, b));
-    }
+    for (std::size_t b = 0; b < d.batch; ++b)
+      attend<B>(heads_rows(o, d, b), P.block(b * rows, 0, rows, d.sk), heads_rows(q, d, b),
+                k.block(b * d.kv_rows, 0, d.sk, hd), v.block(b * d.kv_rows, 0, d.sk, hd), scale, n0,
+                d.n_heads);
     return;
   }
   for (std::size_t b = 0; b < d.batch; ++b)
     for (std::size_t h = 0; h < d.n_heads; ++h) {
       const std::size_t g = h / d.group();
-      auto Q = q.block(b * d.sq, h * hd, d.sq, hd);
-      auto K = k.block(b * d.kv_rows, g * hd, d.sk, hd);
-      auto V = v.block(b * d.kv_rows, g * hd, d.sk, hd);
-      auto Pb = P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk);
-      B::gemm(Op::N, Op::T, scale, Q, K, T(0), Pb);  // scores [sq, sk]
-      softmax_rows_prefix(Pb, offset + 1, 1);        // causal: row i sees keys 0..offset+i
-      B::gemm(Op::N, Op::N, T(1), MatrixView<const T, L>(Pb), V, T(0),
-              o.block(b * d.sq, h * hd, d.sq, hd));
+      attend<B>(o.block(b * d.sq, h * hd, d.sq, hd),
+                P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk),
+                q.block(b * d.sq, h * hd, d.sq, hd), k.block(b * d.kv_rows, g * hd, d.sk, hd),
+                v.block(b * d.kv_rows, g * hd, d.sk, hd), scale, n0, 1);
     }
 }
 
@@ -87,37 +102,23 @@ void attention_backward(MatrixView<T, L> dq, MatrixView<T, L> dk, MatrixView<T, 
   const std::size_t hd = d.head_dim;
   if (heads_as_rows<L>(d, q, d_o, dq)) {  // as the forward: all heads of a sequence at once
     const std::size_t rows = d.sq * d.n_heads;
-    auto dS = dP.block(0, 0, rows, d.sk);
-    for (std::size_t b = 0; b < d.batch; ++b) {
-      auto K = k.block(b * d.kv_rows, 0, d.sk, hd);
-      auto V = v.block(b * d.kv_rows, 0, d.sk, hd);
-      auto Pb = P.block(b * rows, 0, rows, d.sk);
-      auto Q = heads_rows(q, d, b), dO = heads_rows(d_o, d, b);
-      B::gemm(Op::N, Op::T, T(1), dO, V, T(0), dS);  // dP = dO V^T
-      B::gemm(Op::T, Op::N, T(1), Pb, dO, T(1), dv.block(b * d.kv_rows, 0, d.sk, hd));
-      softmax_backward(dS, MatrixView<const T, L>(dS), Pb);  // dS in dP
-      B::gemm(Op::N, Op::N, scale, MatrixView<const T, L>(dS), K, T(0), heads_rows(dq, d, b));
-      B::gemm(Op::T, Op::N, scale, MatrixView<const T, L>(dS), Q, T(1),
-              dk.block(b * d.kv_rows, 0, d.sk, hd));
-    }
+    for (std::size_t b = 0; b < d.batch; ++b)
+      attend_backward<B>(heads_rows(dq, d, b), dk.block(b * d.kv_rows, 0, d.sk, hd),
+                         dv.block(b * d.kv_rows, 0, d.sk, hd), dP.block(0, 0, rows, d.sk),
+                         heads_rows(d_o, d, b), heads_rows(q, d, b),
+                         k.block(b * d.kv_rows, 0, d.sk, hd), v.block(b * d.kv_rows, 0, d.sk, hd),
+                         P.block(b * rows, 0, rows, d.sk), scale);
     return;
   }
-  auto dS = dP.block(0, 0, d.sq, d.sk);
   for (std::size_t b = 0; b < d.batch; ++b)
     for (std::size_t h = 0; h < d.n_heads; ++h) {
       const std::size_t g = h / d.group();
-      auto Q = q.block(b * d.sq, h * hd, d.sq, hd);
-      auto K = k.block(b * d.kv_rows, g * hd, d.sk, hd);
-      auto V = v.block(b * d.kv_rows, g * hd, d.sk, hd);
-      auto Pb = P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk);
-      auto dO = d_o.block(b * d.sq, h * hd, d.sq, hd);
-      B::gemm(Op::N, Op::T, T(1), dO, V, T(0), dS);  // dP = dO V^T
-      B::gemm(Op::T, Op::N, T(1), Pb, dO, T(1), dv.block(b * d.kv_rows, g * hd, d.sk, hd));
-      softmax_backward(dS, MatrixView<const T, L>(dS), Pb);  // dS in dP
-      B::gemm(Op::N, Op::N, scale, MatrixView<const T, L>(dS), K, T(0),
-              dq.block(b * d.sq, h * hd, d.sq, hd));
-      B::gemm(Op::T, Op::N, scale, MatrixView<const T, L>(dS), Q, T(1),
-              dk.block(b * d.kv_rows, g * hd, d.sk, hd));
+      attend_backward<B>(
+          dq.block(b * d.sq, h * hd, d.sq, hd), dk.block(b * d.kv_rows, g * hd, d.sk, hd),
+          dv.block(b * d.kv_rows, g * hd, d.sk, hd), dP.block(0, 0, d.sq, d.sk),
+          d_o.block(b * d.sq, h * hd, d.sq, hd), q.block(b * d.sq, h * hd, d.sq, hd),
+          k.block(b * d.kv_rows, g * hd, d.sk, hd), v.block(b * d.kv_rows, g * hd, d.sk, hd),
+          P.block((b * d.n_heads + h) * d.sq, 0, d.sq, d.sk), scale);
     }
 }
 
