@@ -566,16 +566,16 @@ HWY_INLINE void TransposeOut(const T* HWY_RESTRICT S, std::size_t lds, std::size
 /// (<= 8) rows of `cols` values (lds apart) and C[m * ldc + r] <- alpha S[r * lds + m] + beta
 /// C[m * ldc + r] (beta == 0: C is not read). Eight rows as 8 x 16 transposes (AVX-512: two
 /// unpack levels and a two-table permute, 24 shuffles per 128 values, each register then
-/// holding two rows of C of 8 values), other counts and the last cols % 16 one value at a time.
+/// holding two rows of C of 8 values); other counts and the last cols % 16 by TransposeOut.
 template <class T>
 HWY_INLINE void TransposeBlockOut(const T* HWY_RESTRICT S, std::size_t lds, std::size_t rows,
                                   std::size_t cols, T* HWY_RESTRICT C, std::size_t ldc, T alpha,
                                   T beta) {
-  const bool read_c = beta != T(0);
   std::size_t m = 0;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
   if constexpr (sizeof(T) == 4) {
     if (rows == 8) {
+      const bool read_c = beta != T(0);
       const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
       // output register j, 128-bit block k: rows a..d then e..h of column 4k + j of S
       const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
@@ -605,11 +605,8 @@ HWY_INLINE void TransposeBlockOut(const T* HWY_RESTRICT S, std::size_t lds, std:
     }
   }
 #endif
-  for (; m < cols; ++m)
-    for (std::size_t r = 0; r < rows; ++r) {
-      T& c = C[m * ldc + r];
-      c = read_c ? alpha * S[r * lds + m] + beta * c : alpha * S[r * lds + m];
-    }
+  if (m < cols)  // the rest one value at a time (TransposeOut does that for fewer than 16 rows)
+    TransposeOut(S + m, lds, rows, cols - m, C + m * ldc, ldc, alpha, beta);
 }
 
 /// GemmSwapped's micro-kernel for one panel against `rows` rows of B: MR rows prefetching
