@@ -615,8 +615,8 @@ TYPED_TEST(ModelErrors, EveryTrainConfigRuleIsAConfigError) {
 // The gradient norm
 // ---------------------------------------------------------------------------------------
 
-/// global_norm against a long double sum of the same squares: every size around its 32-lane
-/// body and 512-value float blocks (and a block with a tail); values of one scale, so that a
+/// global_norm against a long double sum of the same squares: every size around its 64-lane
+/// rows and 512-value blocks (and a block with a tail); values of one scale, so that a
 /// value lost or counted twice moves the norm by far more than the tolerance (1/n of it).
 template <class T>
 void expect_norm_matches_long_double(double rel) {
