@@ -52,6 +52,27 @@ TEST(Tensor, IsZeroedAndAligned) {
   for (float x : t.flat()) EXPECT_EQ(x, 0.f);
 }
 
+/// Large buffers start on a 2 MiB boundary (huge pages), small ones on 64 bytes; both zeroed,
+/// copies deep and equal, moves keep the pointer (and so free it with its own alignment).
+TEST(AlignedBuffer, LargeBuffersAreHugePageAligned) {
+  const std::size_t big = kHugeMinBytes / sizeof(float) + 5,
+                    small = kHugeMinBytes / sizeof(float) - 1;
+  AlignedBuffer<float> a(big), b(small);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % kHugePage, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.data()) % kAlignment, 0u);
+  EXPECT_TRUE(std::all_of(a.data(), a.data() + a.size(), [](float x) { return x == 0.f; }));
+  EXPECT_TRUE(std::all_of(b.data(), b.data() + b.size(), [](float x) { return x == 0.f; }));
+  a.data()[big - 1] = 2.f;
+  AlignedBuffer<float> c = a;
+  EXPECT_NE(c.data(), a.data());
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(c.data()) % kHugePage, 0u);
+  EXPECT_EQ(c.data()[big - 1], 2.f);
+  const float* p = c.data();
+  AlignedBuffer<float> d = std::move(c);
+  EXPECT_EQ(d.data(), p);
+  EXPECT_EQ(c.size(), 0u);
+}
+
 TEST(Tensor, CopyIsDeepMoveSteals) {
   Tensor<float, RowMajor> a({2, 2});
   a(0, 1) = 3.f;
