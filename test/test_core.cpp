@@ -473,6 +473,36 @@ TEST(Vec, SumSquaresRowsIsBitIdenticalToSumSquares) {
 // n <= 32 <= cols, or cols < 16): each row must come out as softmax_prefix16 alone leaves it,
 // for causal runs of n (attention), equal n (the router), rows too long for the short path,
 // masked scores and NaNs; bytes past the last row untouched.
+/// Row-major float RMSNorm, whichever path a width takes (rows of 64 and 256 scale with g in
+/// registers, sums four rows at a time), gives the bits of its definition on each row:
+/// r = 1 / sqrt(sum_squares / H + eps), y = (x r) g — rows strided, counts not multiples of 4.
+TEST(Vec, RmsNormForwardIsBitIdenticalToItsDefinition) {
+  namespace v = rosetta::kernels::vec;
+  rosetta::Rng rng(21);
+  const float eps = 1e-5f;
+  for (std::size_t H : {48u, 64u, 80u, 256u})
+    for (std::size_t R : {1u, 3u, 4u, 5u, 9u}) {
+      const std::size_t xs = H + 16, ys = H + 32;
+      std::vector<float> x(R * xs), y(R * ys, -1.f), g(H), rstd(R);
+      for (auto& e : x) e = static_cast<float>(2 * rng.normal());
+      for (auto& e : g) e = static_cast<float>(1 + 0.1 * rng.normal());
+      rosetta::kernels::rmsnorm_forward(
+          rosetta::MatrixView<float, rosetta::RowMajor>(y.data(), R, H, ys), std::span<float>(rstd),
+          rosetta::MatrixView<const float, rosetta::RowMajor>(x.data(), R, H, xs),
+          std::span<const float>(g), eps);
+      for (std::size_t t = 0; t < R; ++t) {
+        const float r =
+            1.0f / std::sqrt(v::sum_squares(x.data() + t * xs, H) / static_cast<float>(H) + eps);
+        EXPECT_TRUE(same_bits(rstd[t], r)) << "H " << H << " row " << t;
+        for (std::size_t j = 0; j < H; ++j)
+          ASSERT_TRUE(same_bits(y[t * ys + j], x[t * xs + j] * r * g[j]))
+              << "H " << H << " R " << R << " row " << t << " col " << j;
+        for (std::size_t j = H; j < ys && t + 1 < R; ++j)
+          ASSERT_EQ(y[t * ys + j], -1.f) << "written past the row";
+      }
+    }
+}
+
 TEST(Vec, SoftmaxRowsIsBitIdenticalRowByRow) {
   namespace v = rosetta::kernels::vec;
   constexpr std::size_t R = 4;

@@ -28,6 +28,16 @@ void rmsnorm_forward(MatrixView<T, L> y, std::span<T> rstd, CMat<T, L> x, CVec<T
     for (std::size_t t = t0; t < R; ++t)
       rstd[t] = vec::sum_squares(x.data() + t * x.row_stride(), H);
     for (std::size_t t = 0; t < R; ++t) rstd[t] = T(1) / std::sqrt(rstd[t] / T(H) + eps);
+#ifdef ROSETTA_VEC16
+    if constexpr (std::is_same_v<T, float>) {  // g in registers (the presets' 64 and 256)
+      auto regs = [&]<std::size_t V>() {
+        vec::scale_rows16<V>(x.data(), x.row_stride(), y.data(), y.row_stride(), g.data(),
+                             rstd.data(), R);
+      };
+      if (H == 64) return regs.template operator()<4>();
+      if (H == 256) return regs.template operator()<16>();
+    }
+#endif
     for (std::size_t t = 0; t < R; ++t) {
       const T* __restrict xr = x.data() + t * x.row_stride();
       T* __restrict yr = y.data() + t * y.row_stride();
