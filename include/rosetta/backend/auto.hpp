@@ -10,7 +10,9 @@
 // machine). A table from a file is checked strictly: an entry naming a backend this build
 // lacks is a RouteTableError. The shipped default must work in every build, so its entries
 // that name a missing backend go to the fallback backend instead (fallback(): hwy, eigen,
-// openblas, blis, naive, the first compiled in) and are counted in substituted().
+// openblas, blis, naive, the first compiled in) and are counted in substituted() — and so do
+// its gemm routes to BLIS or OpenBLAS when that library runs another kernel set than the one
+// the table was measured with (default_catalog()).
 // If ROSETTA_AUTO_TABLE names a file that does not load, every Auto gemm throws that
 // RouteTableError until a valid table is loaded (nothing is silently ignored).
 //
@@ -87,6 +89,24 @@ constexpr GemmFn<T, L> compiled_fn(routing::GemmBackend b) {
     default:
       return nullptr;
   }
+}
+
+/// The kernel set a library runs here, as its version string names it (Blis::version():
+/// "0.9.0 (zen3)"; Cblas::version(): OpenBLAS's config with its DYNAMIC_ARCH core), or ""
+/// when this build lacks it. Asking OpenBLAS loads it.
+inline std::string blis_kernels() {
+#ifdef ROSETTA_HAS_BLIS
+  return Blis::version();
+#else
+  return {};
+#endif
+}
+inline std::string openblas_kernels() {
+#ifdef ROSETTA_HAS_CBLAS
+  return Cblas::version();
+#else
+  return {};
+#endif
 }
 
 /// Auto's fallback backend (shapes without a route, ties in calibration, default-table entries
@@ -179,6 +199,25 @@ struct Auto {
     return c;
   }
 
+  /// The catalog the shipped default table is read with: catalog(true), and BLIS and
+  /// OpenBLAS as missing (their gemm routes to the fallback) when they run another kernel set
+  /// here than on the machine the table was measured on (detail::kAutoDefaultBlis /
+  /// kAutoDefaultOpenblas): a route is a measurement of that kernel set. BLIS 0.9 runs its
+  /// generic C kernels on CPUs it does not know (a Zen 5: 3x slower than on the Zen 4 it
+  /// knows as zen3), OpenBLAS's DYNAMIC_ARCH picks a core per CPU (Cooperlake, Haswell, ...).
+  static routing::Catalog default_catalog() {
+    return default_catalog(auto_detail::blis_kernels(), auto_detail::openblas_kernels());
+  }
+  /// As above, for given kernel sets (what the libraries report; for tests).
+  static routing::Catalog default_catalog(std::string_view blis, std::string_view openblas) {
+    routing::Catalog c = catalog(true);
+    if (blis != detail::kAutoDefaultBlis)
+      c.gemm[static_cast<std::size_t>(routing::GemmBackend::blis)] = false;
+    if (openblas != detail::kAutoDefaultOpenblas)
+      c.gemm[static_cast<std::size_t>(routing::GemmBackend::openblas)] = false;
+    return c;
+  }
+
   /// The shipped default table's text.
   static std::string_view default_text() noexcept { return detail::kAutoDefaultTable; }
 
@@ -198,7 +237,7 @@ struct Auto {
   }
   /// Installs the shipped default table (missing backends substituted).
   static const routing::RouteTable& use_default() {
-    return install(routing::RouteTable::parse(default_text(), kDefaultSource, catalog(true)));
+    return install(routing::RouteTable::parse(default_text(), kDefaultSource, default_catalog()));
   }
 
   /// Loads what the first use loads (ROSETTA_AUTO_TABLE's file if set, else the shipped
@@ -247,7 +286,7 @@ struct Auto {
   static routing::RouteTable configured() {
     const char* env = std::getenv(kEnvVar);
     if (env && *env) return routing::RouteTable::load_file(env, catalog());
-    return routing::RouteTable::parse(default_text(), kDefaultSource, catalog(true));
+    return routing::RouteTable::parse(default_text(), kDefaultSource, default_catalog());
   }
   static const routing::RouteTable& install_locked(routing::RouteTable t) {
     store().push_back(std::make_unique<const routing::RouteTable>(std::move(t)));
