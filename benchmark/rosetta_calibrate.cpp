@@ -642,11 +642,9 @@ int run(bool quick, bool do_atlas, bool do_gemm, const std::string& filter, doub
         "inline constexpr const char* kAutoDefaultTable = R\"rosetta_table(\n" +
         body +
         ")rosetta_table\";\n"
-        "// The kernel sets BLIS and OpenBLAS ran when the table was measured (their version\n"
-        "// strings; empty: not in that build). Where they differ, Auto reads the table with\n"
-        "// those backends missing (Auto::default_catalog()).\n" +
-        constant("kAutoDefaultBlis", backend::auto_detail::blis_kernels()) +
-        constant("kAutoDefaultOpenblas", backend::auto_detail::openblas_kernels()) +
+        "// The CPU the table was measured on (CPUID vendor family/model). On another one,\n"
+        "// Auto reads the table with BLIS and OpenBLAS missing (Auto::default_catalog()).\n" +
+        constant("kAutoDefaultCpu", backend::auto_detail::cpu_id()) +
         "}  // namespace rosetta::backend::detail\n";
     write(header_path, h);
     std::cerr << " and " << header_path;

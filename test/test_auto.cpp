@@ -854,10 +854,9 @@ TEST(DefaultTable, ValidInABuildMissingBackends) {
   }
 }
 
-// The default table's routes to BLIS and OpenBLAS hold for the kernel sets it was measured
-// with (kAutoDefaultBlis / kAutoDefaultOpenblas); a library reporting another one (BLIS's
-// generic kernels, another DYNAMIC_ARCH core) has them go to the fallback, the rest unchanged.
-TEST(DefaultTable, RoutesToALibraryRunningOtherKernelsGoToTheFallback) {
+// The default table's routes to BLIS and OpenBLAS hold on the CPU it was measured on
+// (kAutoDefaultCpu): on another one they go to the fallback, the rest unchanged.
+TEST(DefaultTable, RoutesToLibrariesOnAnotherCpuGoToTheFallback) {
   const std::string_view text = backend::Auto::default_text();
   std::size_t to_blis = 0, to_openblas = 0;
   for (std::size_t pos = 0; pos < text.size();) {
@@ -873,16 +872,19 @@ TEST(DefaultTable, RoutesToALibraryRunningOtherKernelsGoToTheFallback) {
   const bool has_blis = built.gemm[static_cast<std::size_t>(GemmBackend::blis)];
   const bool has_openblas = built.gemm[static_cast<std::size_t>(GemmBackend::openblas)];
   const RouteTable as_built = RouteTable::parse(text, "default", built);
-  const RouteTable same =
-      RouteTable::parse(text, "default",
-                        backend::Auto::default_catalog(backend::detail::kAutoDefaultBlis,
-                                                       backend::detail::kAutoDefaultOpenblas));
+  const RouteTable same = RouteTable::parse(
+      text, "default", backend::Auto::default_catalog(backend::detail::kAutoDefaultCpu));
   EXPECT_EQ(same.substituted(), as_built.substituted());
-  const RouteTable other = RouteTable::parse(
-      text, "default", backend::Auto::default_catalog("0.9.0 (generic)", "OpenBLAS (Haswell)"));
+  const RouteTable other =
+      RouteTable::parse(text, "default", backend::Auto::default_catalog("AuthenticAMD 26/2"));
   EXPECT_EQ(other.substituted(),
             as_built.substituted() + (has_blis ? to_blis : 0) + (has_openblas ? to_openblas : 0));
   EXPECT_EQ(other.gemm_routes(), as_built.gemm_routes());
+#if defined(__x86_64__)
+  const std::string cpu = backend::auto_detail::cpu_id();  // "VENDOR FAMILY/MODEL"
+  EXPECT_NE(cpu.find(' '), std::string::npos) << cpu;
+  EXPECT_NE(cpu.find('/'), std::string::npos) << cpu;
+#endif
   for (std::size_t b = 0; b < routing::kNumGemmBuckets; ++b)
     for (const auto& r : other.gemm_entries(b))
       EXPECT_TRUE(r.backend != GemmBackend::blis && r.backend != GemmBackend::openblas);

@@ -11,8 +11,8 @@
 // lacks is a RouteTableError. The shipped default must work in every build, so its entries
 // that name a missing backend go to the fallback backend instead (fallback(): hwy, eigen,
 // openblas, blis, naive, the first compiled in) and are counted in substituted() — and so do
-// its gemm routes to BLIS or OpenBLAS when that library runs another kernel set than the one
-// the table was measured with (default_catalog()).
+// its gemm routes to BLIS and OpenBLAS on another CPU than the one it was measured on
+// (default_catalog()).
 // If ROSETTA_AUTO_TABLE names a file that does not load, every Auto gemm throws that
 // RouteTableError until a valid table is loaded (nothing is silently ignored).
 //
@@ -39,6 +39,7 @@
 #include <atomic>
 #include <concepts>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 #include "rosetta/backend/all.hpp"
 #include "rosetta/backend/auto_default_table.hpp"
@@ -91,19 +96,22 @@ constexpr GemmFn<T, L> compiled_fn(routing::GemmBackend b) {
   }
 }
 
-/// The kernel set a library runs here, as its version string names it (Blis::version():
-/// "0.9.0 (zen3)"; Cblas::version(): OpenBLAS's config with its DYNAMIC_ARCH core), or ""
-/// when this build lacks it. Asking OpenBLAS loads it.
-inline std::string blis_kernels() {
-#ifdef ROSETTA_HAS_BLIS
-  return Blis::version();
-#else
-  return {};
-#endif
-}
-inline std::string openblas_kernels() {
-#ifdef ROSETTA_HAS_CBLAS
-  return Cblas::version();
+/// This CPU as the routing table records it: CPUID's vendor, family and model ("AuthenticAMD
+/// 25/17" on a Zen 4 EPYC); "" where CPUID is not available.
+inline std::string cpu_id() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return {};
+  char vendor[13] = {};
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0) return {};
+  const unsigned base_family = (a >> 8) & 0xf, base_model = (a >> 4) & 0xf;
+  const unsigned family = base_family == 0xf ? base_family + ((a >> 20) & 0xff) : base_family;
+  const unsigned model =
+      base_family == 0xf || base_family == 0x6 ? base_model + (((a >> 16) & 0xf) << 4) : base_model;
+  return std::string(vendor) + " " + std::to_string(family) + "/" + std::to_string(model);
 #else
   return {};
 #endif
@@ -200,21 +208,20 @@ struct Auto {
   }
 
   /// The catalog the shipped default table is read with: catalog(true), and BLIS and
-  /// OpenBLAS as missing (their gemm routes to the fallback) when they run another kernel set
-  /// here than on the machine the table was measured on (detail::kAutoDefaultBlis /
-  /// kAutoDefaultOpenblas): a route is a measurement of that kernel set. BLIS 0.9 runs its
-  /// generic C kernels on CPUs it does not know (a Zen 5: 3x slower than on the Zen 4 it
-  /// knows as zen3), OpenBLAS's DYNAMIC_ARCH picks a core per CPU (Cooperlake, Haswell, ...).
-  static routing::Catalog default_catalog() {
-    return default_catalog(auto_detail::blis_kernels(), auto_detail::openblas_kernels());
-  }
-  /// As above, for given kernel sets (what the libraries report; for tests).
-  static routing::Catalog default_catalog(std::string_view blis, std::string_view openblas) {
+  /// OpenBLAS as missing (their gemm routes to the fallback) on another CPU than the one the
+  /// table was measured on (detail::kAutoDefaultCpu, cpu_id()): a route to a library is a
+  /// measurement of the kernels it picks for that CPU — BLIS 0.9 runs its generic C kernels on
+  /// a CPU it does not know (a Zen 5: 3x slower than on the Zen 4 it runs as zen3), OpenBLAS's
+  /// DYNAMIC_ARCH picks a core per CPU (Cooperlake, Haswell, ...). Our own kernels and Eigen
+  /// are compiled for the build machine and keep their routes.
+  static routing::Catalog default_catalog() { return default_catalog(auto_detail::cpu_id()); }
+  /// As above, for a given CPU (cpu_id()'s form; for tests).
+  static routing::Catalog default_catalog(std::string_view cpu) {
     routing::Catalog c = catalog(true);
-    if (blis != detail::kAutoDefaultBlis)
+    if (cpu != detail::kAutoDefaultCpu) {
       c.gemm[static_cast<std::size_t>(routing::GemmBackend::blis)] = false;
-    if (openblas != detail::kAutoDefaultOpenblas)
       c.gemm[static_cast<std::size_t>(routing::GemmBackend::openblas)] = false;
+    }
     return c;
   }
 

@@ -956,10 +956,7 @@ gemm double col T N 1024 256 10 hwy
 gemm double col T N 1024 256 11 hwy
 gemm double col T N 1024 256 12 hwy
 )rosetta_table";
-// The kernel sets BLIS and OpenBLAS ran when the table was measured (their version
-// strings; empty: not in that build). Where they differ, Auto reads the table with
-// those backends missing (Auto::default_catalog()).
-inline constexpr const char* kAutoDefaultBlis = R"(0.9.0 (zen3))";
-inline constexpr const char* kAutoDefaultOpenblas =
-    R"(OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64)";
+// The CPU the table was measured on (CPUID vendor family/model). On another one,
+// Auto reads the table with BLIS and OpenBLAS missing (Auto::default_catalog()).
+inline constexpr const char* kAutoDefaultCpu = R"(AuthenticAMD 25/17)";
 }  // namespace rosetta::backend::detail

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dlfcn.h>
+#include <algorithm>
 
 #include <string>
 #include <type_traits>
@@ -90,10 +91,16 @@ struct Cblas {
     return buf;
   }
 
-  /// X^T (cols x rows, same layout, dense) in buf, which grows only.
+  /// X^T (cols x rows, same layout, dense) in buf, which grows only: to at least
+  /// kMinTransposeBuffer values, then at least doubling — with Auto routing the few-row products
+  /// of a training step here, the largest such operand changes as the routing does, and growing
+  /// to each new size exactly allocated in the steady state (mem_train_step: 37 B per step on
+  /// average).
+  static constexpr std::size_t kMinTransposeBuffer = 16384;
   template <class T, class L>
   static MatrixView<const T, L> transposed_copy(MatrixView<const T, L> X, std::vector<T>& buf) {
-    if (buf.size() < X.size()) buf.resize(X.size());
+    if (buf.size() < X.size())
+      buf.resize(std::max({X.size(), 2 * buf.size(), kMinTransposeBuffer}));
     MatrixView<T, L> Xt(buf.data(), X.cols(), X.rows());
     for (std::size_t i = 0; i < X.rows(); ++i)
       for (std::size_t j = 0; j < X.cols(); ++j) Xt(j, i) = X(i, j);
