@@ -784,6 +784,21 @@ TEST(AtlasAuto, ARouteToAMissingImplementationFallsBack) {
 // The shipped default table
 // ---------------------------------------------------------------------------------------
 
+/// How many gemm / atlas entries of a table's text `pred` accepts (pred gets each entry's
+/// fields, its comment cut off).
+template <class Pred>
+std::size_t count_entries(std::string_view text, Pred pred) {
+  std::size_t n = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t eol = std::min(text.find('\n', pos), text.size());
+    const auto line = text.substr(pos, eol - pos);
+    const auto f = routing::detail::split_fields(line.substr(0, line.find('#')));
+    if (!f.empty() && (f[0] == "gemm" || f[0] == "atlas") && pred(f)) ++n;
+    pos = eol + 1;
+  }
+  return n;
+}
+
 bool all_backends_compiled() {
   const Catalog c = atlas::route_catalog();
   for (bool b : c.gemm)
@@ -834,16 +849,9 @@ TEST(DefaultTable, ValidInABuildMissingBackends) {
   c.atlas[atlas::index(atlas::Backend::naive)] = true;
   const std::string_view text = backend::Auto::default_text();
   const RouteTable t = RouteTable::parse(text, "default", c);
-  std::size_t expect = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const std::size_t eol = std::min(text.find('\n', pos), text.size());
-    const auto line = text.substr(pos, eol - pos);
-    const auto f = routing::detail::split_fields(line.substr(0, line.find('#')));
-    if (!f.empty() && (f[0] == "gemm" || f[0] == "atlas") && f.back() != "naive" &&
-        !(f[0] == "gemm" && f.back() == "eigen"))
-      ++expect;
-    pos = eol + 1;
-  }
+  const std::size_t expect = count_entries(text, [](const auto& f) {
+    return f.back() != "naive" && !(f[0] == "gemm" && f.back() == "eigen");
+  });
   EXPECT_EQ(t.substituted(), expect);
   for (std::size_t b = 0; b < routing::kNumGemmBuckets; ++b)
     for (const auto& r : t.gemm_entries(b))
@@ -858,16 +866,11 @@ TEST(DefaultTable, ValidInABuildMissingBackends) {
 // (kAutoDefaultCpu): on another one they go to the fallback, the rest unchanged.
 TEST(DefaultTable, RoutesToLibrariesOnAnotherCpuGoToTheFallback) {
   const std::string_view text = backend::Auto::default_text();
-  std::size_t to_blis = 0, to_openblas = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const std::size_t eol = std::min(text.find('\n', pos), text.size());
-    const auto f = routing::detail::split_fields(text.substr(pos, eol - pos));
-    if (!f.empty() && f[0] == "gemm") {
-      to_blis += f.back() == "blis";
-      to_openblas += f.back() == "openblas";
-    }
-    pos = eol + 1;
-  }
+  const auto gemm_to = [&](std::string_view backend) {
+    return count_entries(text,
+                         [&](const auto& f) { return f[0] == "gemm" && f.back() == backend; });
+  };
+  const std::size_t to_blis = gemm_to("blis"), to_openblas = gemm_to("openblas");
   const Catalog built = backend::Auto::catalog(/*substitute_missing=*/true);
   const bool has_blis = built.gemm[static_cast<std::size_t>(GemmBackend::blis)];
   const bool has_openblas = built.gemm[static_cast<std::size_t>(GemmBackend::openblas)];

@@ -7,8 +7,8 @@
 #pragma once
 
 #include <dlfcn.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
