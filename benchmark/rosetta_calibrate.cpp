@@ -25,9 +25,13 @@
 // is one call after a pass over 2 MiB that evicts L1/L2 (operands, the library's code and
 // buffers), since in the model other kernels run between two gemms; a hot loop favoured
 // libraries with heavier per-call machinery (e.g. OpenBLAS on a 32 x 32 x 16 attention
-// product: 13 % faster than Eigen hot, 2 % slower cold, and slower in the model). A candidate
+// product: 13 % faster than Eigen hot, 2 % slower cold, and slower in the model). The shapes
+// of a workload that streams more than half of L3 per iteration (the small preset: 28.5 MB of
+// float weights) take their operands from memory, as in the model: each call the next of
+// copies that fill twice L3 (its table comment says "from memory"); from L3, BLIS had won the
+// small experts' 11-25-row products that it took 1.4-1.7x as long for in the model. A candidate
 // whose fastest trial is slower than 2x the fastest of all after two rounds stops early. BLAS
-// libraries run on one thread, as in rosetta-bench and rosetta-atlas. --quick runs in about 20 s
+// libraries run on one thread, as in rosetta-bench and rosetta-atlas. --quick runs in about 40 s
 // here.
 #include <fmt/format.h>
 
@@ -232,12 +236,14 @@ struct ShapeInfo {
   std::size_t lda = 0, ldb = 0, ldc = 0;
   double alpha = 1, beta = 0;
   std::map<std::string, std::size_t> calls;  // per workload (first token batch only)
+  std::size_t state_bytes = 0;               // the largest model state of a workload that issued it
 };
 
 /// What the recording gemm table collects.
 struct Recorder {
   std::map<ShapeKey, ShapeInfo> shapes;
-  std::string workload;  // calls are counted under this name; empty: not counted
+  std::string workload;         // calls are counted under this name; empty: not counted
+  std::size_t state_bytes = 0;  // what one iteration of the running workload streams through
 };
 Recorder& recorder() {
   static Recorder r;
@@ -265,6 +271,7 @@ void record_gemm(Op opA, Op opB, T alpha, MatrixView<const T, L> A, MatrixView<c
     it->second.beta = static_cast<double>(beta);
   }
   if (!rec.workload.empty()) ++it->second.calls[rec.workload];
+  it->second.state_bytes = std::max(it->second.state_bytes, rec.state_bytes);
 #ifdef ROSETTA_HAS_EIGEN
   backend::Eigen::gemm(opA, opB, alpha, A, B, beta, C);
 #else
@@ -294,6 +301,9 @@ void record_shapes(const std::vector<Workload>& ws, std::size_t batches, int ste
   const backend::Dynamic::Scope scope(kRecording);
   for (const auto& w : ws) {
     const Config cfg = w.preset == "small" ? Config::small() : Config::tiny();
+    // a forward pass reads every parameter; a training step also writes the gradients and
+    // reads and writes AdamW's two moments
+    recorder().state_bytes = cfg.param_count() * sizeof(T) * (w.train ? 4 : 1);
     for (std::size_t stream = 0; stream < batches; ++stream) {
       const bench::Batch b = bench::make_batch(cfg, w.batch, w.seq, stream);
       VirtualTransformer<T, L> model(cfg, bench::kSeed);
@@ -332,6 +342,54 @@ struct Stored {
   }
 };
 
+/// This CPU's last-level (L3) cache in bytes; 32 MiB when the system does not say.
+std::size_t l3_bytes() {
+  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index3/size");
+  std::size_t v = 0;
+  char unit = 0;
+  if (f >> v >> unit && v > 0) return unit == 'M' ? v << 20 : unit == 'K' ? v << 10 : v;
+  return std::size_t{32} << 20;
+}
+
+/// Whether the model's operands of a shape come from memory rather than from L3: when the
+/// workload that issued it streams more than half of L3 per iteration. A cyclic pass over that
+/// much does not stay in L3 (the small preset's forward, 28.5 MB of weights with a 32 MiB L3:
+/// its expert products took as long in the model as with the weight cycled through 64 MB).
+bool streamed(const ShapeInfo& info) {
+  return info.state_bytes > l3_bytes() / 2;
+}
+
+/// Copies of a shape's operands A, B, C, one after another, so that each call can take the next
+/// copy: with copies over twice L3, every call reads its operands from memory. In an
+/// AlignedBuffer, as the model's parameters are (huge pages from 4 MiB on).
+template <class T, class L>
+struct OperandCopies {
+  AlignedBuffer<T> data;
+  std::size_t n = 1, a_size, b_size, c_size;
+  MatrixView<T, L> a0, b0, c0;
+  OperandCopies(const Stored<T, L>& A, const Stored<T, L>& B, const Stored<T, L>& C,
+                std::size_t min_bytes)
+      : a_size(A.data.size()), b_size(B.data.size()), c_size(C.data.size()) {
+    const std::size_t per = (a_size + b_size + c_size) * sizeof(T);
+    n = std::max<std::size_t>(1, (min_bytes + per - 1) / per);
+    data = AlignedBuffer<T>(n * (a_size + b_size + c_size));
+    for (std::size_t i = 0; i < n; ++i) {
+      T* p = data.data() + i * (a_size + b_size + c_size);
+      std::copy(A.data.begin(), A.data.end(), p);
+      std::copy(B.data.begin(), B.data.end(), p + a_size);
+      std::copy(C.data.begin(), C.data.end(), p + a_size + b_size);
+    }
+    a0 = A.view, b0 = B.view, c0 = C.view;
+  }
+  /// The views of copy i (the same shapes and leading dimensions as the originals).
+  std::tuple<MatrixView<const T, L>, MatrixView<const T, L>, MatrixView<T, L>> at(std::size_t i) {
+    T* p = data.data() + (i % n) * (a_size + b_size + c_size);
+    return {MatrixView<const T, L>(p, a0.rows(), a0.cols(), a0.ld()),
+            MatrixView<const T, L>(p + a_size, b0.rows(), b0.cols(), b0.ld()),
+            MatrixView<T, L>(p + a_size + b_size, c0.rows(), c0.cols(), c0.ld())};
+  }
+};
+
 template <class T, class L>
 GemmLine time_shape(const ShapeKey& key, const ShapeInfo& info, const Method& m, double tie,
                     GemmBackend fallback) {
@@ -339,15 +397,19 @@ GemmLine time_shape(const ShapeKey& key, const ShapeInfo& info, const Method& m,
   const std::size_t br = key.op_b == Op::N ? key.k : key.n, bc = key.op_b == Op::N ? key.n : key.k;
   Stored<T, L> A(ar, ac, info.lda, 1), B(br, bc, info.ldb, 2), C(key.m, key.n, info.ldc, 3);
   const T alpha = static_cast<T>(info.alpha), beta = static_cast<T>(info.beta);
-  const MatrixView<const T, L> a = A.view, b = B.view;
-  const MatrixView<T, L> c = C.view;
+  const bool from_memory = streamed(info);
+  OperandCopies<T, L> copies(A, B, C, from_memory ? 2 * l3_bytes() : 0);
+  std::size_t next = 0;  // one sequence for all candidates: no call finds its copy in L3
   std::vector<Candidate> cs;
   for (std::size_t i = 0; i < routing::kNumGemmBackends; ++i) {
     const auto id = static_cast<GemmBackend>(i);
     const backend::GemmFn<T, L> f = backend::auto_detail::compiled_fn<T, L>(id);
     if (!f) continue;
     cs.push_back({std::string(routing::name(id)),
-                  [=, &key] { f(key.op_a, key.op_b, alpha, a, b, beta, c); },
+                  [=, &key, &copies, &next] {
+                    const auto [a, b, c] = copies.at(next++);
+                    f(key.op_a, key.op_b, alpha, a, b, beta, c);
+                  },
                   1,
                   {},
                   0});
@@ -359,7 +421,7 @@ GemmLine time_shape(const ShapeKey& key, const ShapeInfo& info, const Method& m,
   for (const auto& cand : cs)
     if (cand.name == routing::name(fallback) && cand.median <= (1 + tie) * best->median)
       winner = cand.name;
-  GemmLine line{key, winner, comparison(cs, winner), {}};
+  GemmLine line{key, winner, comparison(cs, winner) + (from_memory ? "; from memory" : ""), {}};
   for (const auto& cand : cs) line.median[cand.name] = cand.median;
   return line;
 }
