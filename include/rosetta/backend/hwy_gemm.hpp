@@ -329,7 +329,12 @@ HWY_INLINE const T* RowOf(const T* base0, const T* base4, std::size_t rs, std::s
   }
 }
 
-template <class T, std::size_t R, std::size_t NV, bool PF = false>
+/// HALF: the last of the NV vectors is a half vector (lanes / 2 columns; the panel is still
+/// NV whole vectors wide, and C gets whole vectors' columns but the last half vector's): for a
+/// panel whose real columns end in the first half of its last vector. On the Zen 4 a 512-bit
+/// FMA takes both 256-bit FMA pipes for a cycle, a 256-bit one only one of them — half the
+/// cost for the columns that are there (GemmSwapped).
+template <class T, std::size_t R, std::size_t NV, bool PF = false, bool HALF = false>
 HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
                             const T* HWY_RESTRICT panel, std::size_t pstride, std::size_t kc,
                             T* HWY_RESTRICT c, std::size_t ldc, std::size_t ncols, T alpha, T beta,
@@ -337,9 +342,15 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
-  V acc[R][NV];
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  constexpr std::size_t NF = HALF ? NV - 1 : NV;  // whole vectors
+  const hn::Half<decltype(d)> dh;
+  using VH = hn::Vec<decltype(dh)>;
+  V acc[R][NF > 0 ? NF : 1];
+  VH acch[R];
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t v = 0; v < NF; ++v) acc[r][v] = hn::Zero(d);
+    if constexpr (HALF) acch[r] = hn::Zero(dh);
+  }
   // op(A)(r, p) through two moving pointers (RowOf)
   const T* a0 = a;
   const T* a4 = R > 4 ? a + 4 * rs : a;
@@ -350,18 +361,36 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
         __builtin_prefetch(c_next + r * ldc + v * N, 1, 3);
   for (std::size_t p = 0; p < kc; ++p, a0 += ps, a4 += ps, panel += pstride) {
     if constexpr (PF) pfl->Next();  // one line per step, spread over the kernel's FMAs
-    V b[NV];
-    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + v * N);
+    V b[NF > 0 ? NF : 1];
+    for (std::size_t v = 0; v < NF; ++v) b[v] = hn::LoadU(d, panel + v * N);
+    VH bh;
+    if constexpr (HALF) bh = hn::LoadU(dh, panel + NF * N);
     for (std::size_t r = 0; r < R; ++r) {
-      const V x = hn::Set(d, *RowOf(a0, a4, rs, rs3, r));
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
+      const T ar = *RowOf(a0, a4, rs, rs3, r);
+      if constexpr (NF > 0) {
+        const V x = hn::Set(d, ar);
+        for (std::size_t v = 0; v < NF; ++v) acc[r][v] = hn::MulAdd(x, b[v], acc[r][v]);
+        if constexpr (HALF) acch[r] = hn::MulAdd(hn::LowerHalf(dh, x), bh, acch[r]);
+      } else {
+        acch[r] = hn::MulAdd(hn::Set(dh, ar), bh, acch[r]);
+      }
     }
   }
   const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
   const bool read_c = beta != T(0);
+  if constexpr (HALF) {  // the half vector's columns (ncols reaches past them: whole vectors)
+    const std::size_t j = NF * N;
+    const VH vah = hn::Set(dh, alpha), vbh = hn::Set(dh, beta);
+    for (std::size_t r = 0; r < R && j + N / 2 <= ncols; ++r) {
+      T* cr = c + r * ldc;
+      VH x = hn::Mul(acch[r], vah);
+      if (read_c) x = hn::MulAdd(hn::LoadU(dh, cr + j), vbh, x);
+      hn::StoreU(x, dh, cr + j);
+    }
+  }
   for (std::size_t r = 0; r < R; ++r) {
     T* cr = c + r * ldc;
-    for (std::size_t v = 0; v < NV; ++v) {
+    for (std::size_t v = 0; v < NF; ++v) {
       const std::size_t j = v * N;
       if (j >= ncols) break;
       V x = hn::Mul(acc[r][v], va);
@@ -618,13 +647,13 @@ HWY_INLINE void TransposeBlockOut(const T* HWY_RESTRICT S, std::size_t lds, std:
 /// `lines` (the next row block of B) on the way, or the last rows < MR. A function of its own,
 /// so that the prefetch state lives in registers (inlined into GemmSwapped's loops, GCC kept it
 /// in memory and spilled the kernels' loop state: 1.5-2x slower).
-template <class T, std::size_t MR, std::size_t V>
+template <class T, std::size_t MR, std::size_t V, bool HALF = false>
 HWY_NOINLINE void SwappedBlock(std::size_t rows, const T* b, std::size_t ldb, const T* panel,
                                std::size_t nr, std::size_t kc, T* s, std::size_t lds, T beta,
                                PrefetchLines<T> lines) {
   const std::size_t w = V * hn::Lanes(hn::ScalableTag<T>());  // whole vectors into the scratch
   if (rows == MR) {
-    MicroKernel<T, MR, V, true>(b, ldb, 1, panel, nr, kc, s, lds, w, T(1), beta, &lines);
+    MicroKernel<T, MR, V, true, HALF>(b, ldb, 1, panel, nr, kc, s, lds, w, T(1), beta, &lines);
     while (lines.rows) lines.Next();
   } else {
     MicroKernelRows<T, MR - 1, V>(rows, b, ldb, 1, panel, nr, kc, s, lds, w, T(1), beta);
@@ -717,6 +746,19 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
           // a panel of at most one vector of real columns: the one-vector kernel, half the FMAs
           auto* block =
               NV > 1 && Mp - q * nr <= lanes ? &SwappedBlock<T, MR, 1> : &SwappedBlock<T, MR, NV>;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+          // real columns ending in the first half of the last vector: that one as a half vector
+          if (const std::size_t real = std::min(nr, Mp - q * nr);
+              real % lanes != 0 && real % lanes <= lanes / 2) {
+            const std::size_t whole = real / lanes;
+            if (whole == 0)
+              block = &SwappedBlock<T, MR, 1, true>;
+            else if (whole == 1 && NV >= 2)
+              block = &SwappedBlock<T, MR, 2, true>;
+            else if (whole == 2 && NV == 3)
+              block = &SwappedBlock<T, MR, 3, true>;
+          }
+#endif
           block(rows, b + i * ldb, ldb, ap + q * kc * nr, nr, kc, S + i * lds + q * nr, lds, b0,
                 next);
         }
