@@ -113,6 +113,11 @@ inline constexpr std::size_t kSwapWasteLongK = 7;
 inline constexpr std::size_t kSwapFewRows = 32;
 inline constexpr std::size_t kSwapFewDots = 2;
 inline constexpr std::size_t kDotRows = 4;
+/// ... and two and a half vectors (37-40 rows: the third a half vector, MicroKernel's HALF)
+/// against K >= kSwapLongK, where the packed path ran: 0.90-0.98x per product (1024 x 256 and
+/// 256 x 1024, weights from memory and from L3); 33-36 rows stay 32 + dots (1.04-1.16x as half
+/// vectors), 53-56 packed (0.98-1.04x as 32 + a half panel: not taken).
+inline constexpr std::size_t kSwapHalfRowsMin = 37, kSwapHalfRowsMax = 40;
 
 template <class T>
 struct Blocking;
@@ -796,6 +801,7 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
   if (r == 0 || lanes - r <= (long_k ? kSwapWasteLongK : kSwapWaste)) return 1;
   const bool dots_only = opA == Op::N && M <= kDotRows;  // every row a dot product
   if (long_k && M <= kSwapFewRows && r > kSwapFewDots && !dots_only) return 1;  // partial vector
+  if (long_k && M >= kSwapHalfRowsMin && M <= kSwapHalfRowsMax) return 1;       // 2.5 vectors
   if (opA == Op::N && r <= kDotRows && K >= kSwapMinK) return 1 + r;            // K = 64: slower
   return 0;
 }
