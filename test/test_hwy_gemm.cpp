@@ -118,6 +118,35 @@ TYPED_TEST(HwyGemm, BetaZeroMakesCWriteOnly) {
       }
 }
 
+// C = A^T B of at least 1 MiB with one k-block and beta = 0 (a weight gradient) is written
+// with non-temporal stores when C is 64-byte aligned with rows a multiple of 64 bytes apart
+// (kStreamBytes; the row-major policies here): such a C in an AlignedBuffer, NaN before,
+// against naive; the last rows of a partial row block and the last columns of a partial panel
+// take the ordinary stores. A mutation of the streamed values fails it.
+TYPED_TEST(HwyGemm, WeightGradientWrittenWithStreamingStores) {
+  using T = typename TypeParam::scalar;
+  using L = typename TypeParam::layout;
+  using B = typename TypeParam::backend;
+  const Case cases[] = {{1024, 256, 8}, {256, 1040, 5}, {1030, 272, 3}};
+  for (const Case& cs : cases) {
+    Rng rng(cs.m * 7 + cs.k);
+    Padded<T, L> A(cs.k, cs.m, 0, rng), Bm(cs.k, cs.n, 0, rng), Cn(cs.m, cs.n, 0, rng);
+    const std::size_t ld = L::is_row_major ? cs.n : cs.m;
+    AlignedBuffer<T> c(ld * (L::is_row_major ? cs.m : cs.n));
+    for (std::size_t i = 0; i < c.size(); ++i) c.data()[i] = std::numeric_limits<T>::quiet_NaN();
+    const MatrixView<T, L> C(c.data(), cs.m, cs.n, ld);
+    B::gemm(Op::T, Op::N, T(1.5), A.cview(), Bm.cview(), T(0), C);
+    backend::Naive::gemm(Op::T, Op::N, T(1.5), A.cview(), Bm.cview(), T(0), Cn.view());
+    std::size_t bad = 0;
+    const T tol = T(4) * static_cast<T>(cs.k + 2) * std::numeric_limits<T>::epsilon() *
+                  static_cast<T>(2 * cs.k);  // |a|, |b| <= 1, alpha 1.5
+    for (std::size_t i = 0; i < cs.m; ++i)
+      for (std::size_t j = 0; j < cs.n; ++j)
+        if (!(std::fabs(C(i, j) - Cn.cview()(i, j)) <= tol)) ++bad;
+    EXPECT_EQ(bad, 0u) << TypeParam::name() << " m,n,k=" << cs.m << "," << cs.n << "," << cs.k;
+  }
+}
+
 TYPED_TEST(HwyGemm, EmptyOperands) {
   test::check_empty_operands<typename TypeParam::scalar, typename TypeParam::layout,
                              typename TypeParam::backend>();
