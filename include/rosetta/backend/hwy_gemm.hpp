@@ -446,10 +446,10 @@ inline constexpr std::size_t kMinLastRows = 4;
 /// x 256 45 -> 57 us). Not for whole row blocks: 12 rows 0.78x but 16-32 rows 1.11-1.13x.
 inline constexpr std::size_t kFewRowsKc = 64;
 
-/// C = op(A)^T B with one k-block (K <= KC) and beta == 0 — in a model, a weight gradient
-/// dY^T X, written once and read again only by the optimizer — goes to memory with
-/// non-temporal stores when C takes at least this many bytes (more than fits L2 next to its
-/// operands): no read for ownership of each line of C, nothing evicted from the caches. Per
+/// C = A^T B (op(A) = A^T, op(B) = B) with one k-block (K <= KC) and beta == 0 — in a model,
+/// a weight gradient dY^T X, written once and read again only by the optimizer — goes to
+/// memory with non-temporal stores when C takes at least this many bytes (more than fits L2
+/// next to its operands): no read for ownership of each line of C, nothing evicted. Per
 /// shape, C cycled through 64 MB (the small preset's gradients), two runs: 1024 x 256 x 5 /
 /// x 8 and 256 x 1024 x 8 0.82-0.88 / 0.88-0.92 / 0.79-0.82x; x 16, x 24 the same; with C in
 /// cache 0.99-1.05x.
