@@ -55,15 +55,17 @@ const Case kBlocks[] = {{17, 1100, 40}, {9, 40, 600}, {70, 70, 300}, {11, 1030, 
 // one or two vectors mostly unused against a long K, three vectors (one panel of three),
 // K over one k-block and not a multiple of the vector, N over one chunk of the scratch and not
 // a multiple of the 8-row block, C^T written per row block (K <= 64) with a partial last block;
-// panels whose last vector is a half vector (5-8, 17-24 and 37-40 rows against a long K).
+// panels whose last vector is a half vector (5-8, 17-24 and 37-40 rows against a long K), and
+// a half vector with one or two dot-product rows after it (9, 10, 25, 26 rows).
 const Case kSwapped[] = {
-    {24, 1024, 256}, {8, 136, 300},  {5, 1030, 256},  {19, 133, 256},  {39, 1024, 256},
-    {37, 131, 520},  {1, 200, 130},  {2, 128, 300},   {4, 1030, 129},  {13, 300, 64},
-    {16, 1000, 64},  {18, 257, 270}, {29, 130, 200},  {32, 1024, 256}, {34, 515, 133},
-    {36, 140, 520},  {48, 136, 64},  {64, 1000, 300}, {64, 1000, 64},  {29, 600, 70},
-    {11, 300, 256},  {25, 520, 300}, {3, 300, 256},   {7, 1030, 257},  {20, 200, 300},
-    {22, 129, 512},  {41, 300, 256}, {48, 200, 130},  {45, 1000, 64},  {47, 130, 600},
-    {32, 517, 64},   {61, 517, 64},  {4, 520, 300},   {2, 1030, 256}};
+    {9, 1024, 256},  {26, 133, 300},  {25, 1030, 513}, {24, 1024, 256}, {8, 136, 300},
+    {5, 1030, 256},  {19, 133, 256},  {39, 1024, 256}, {37, 131, 520},  {1, 200, 130},
+    {2, 128, 300},   {4, 1030, 129},  {13, 300, 64},   {16, 1000, 64},  {18, 257, 270},
+    {29, 130, 200},  {32, 1024, 256}, {34, 515, 133},  {36, 140, 520},  {48, 136, 64},
+    {64, 1000, 300}, {64, 1000, 64},  {29, 600, 70},   {11, 300, 256},  {25, 520, 300},
+    {3, 300, 256},   {7, 1030, 257},  {20, 200, 300},  {22, 129, 512},  {41, 300, 256},
+    {48, 200, 130},  {45, 1000, 64},  {47, 130, 600},  {32, 517, 64},   {61, 517, 64},
+    {4, 520, 300},   {2, 1030, 256}};
 
 TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
   using T = typename TypeParam::scalar;

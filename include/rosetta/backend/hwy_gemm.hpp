@@ -119,6 +119,12 @@ inline constexpr std::size_t kDotRows = 4;
 /// 256 x 1024, weights from memory and from L3); 33-36 rows stay 32 + dots (1.04-1.16x as half
 /// vectors), 53-56 packed (0.98-1.04x as 32 + a half panel: not taken).
 inline constexpr std::size_t kSwapHalfRowsMin = 37, kSwapHalfRowsMax = 40;
+/// ... and for at most kSwapFewRows rows whose last vector would hold lanes / 2 + 1..
+/// kSwapHalfDots rows (9, 10, 25, 26 rows): a half vector and the 1-2 rows past it as dot
+/// products, instead of a whole vector with 6-7 lanes unused: 0.76-0.96x per product (1024 x
+/// 256 and 256 x 1024, from memory and from L3); with 3-4 dot rows (11, 12, 27, 28) 0.94-1.06x,
+/// and for 41-42 rows 0.93-1.03x: not taken.
+inline constexpr std::size_t kSwapHalfDots = 2;
 
 template <class T>
 struct Blocking;
@@ -813,9 +819,10 @@ HWY_NOINLINE void GemmSwapped(Op opA, std::size_t M, std::size_t N, std::size_t 
 /// the columns of C^T fill their vectors (at most kSwapWaste lanes unused in the last one,
 /// kSwapWasteLongK for K >= kSwapLongK, any number for one or two vectors unless the last
 /// M % lanes <= kSwapFewDots or all M <= kDotRows rows can be dots), or the last few
-/// (M % lanes <= kDotRows, op(A) = A) go to dot products instead; measured on the model's shapes
-/// (the constants above), other M ran faster through the packed path. Float with 16 lanes (AVX-512)
-/// only, what was measured; double and narrower vectors keep the packed path.
+/// (M % lanes <= kDotRows, op(A) = A) go to dot products instead, or, for at most
+/// kSwapFewRows rows, the last 1-2 past a half vector (kSwapHalfDots); measured on the model's
+/// shapes (the constants above), other M ran faster through the packed path. Float with 16 lanes
+/// (AVX-512) only, what was measured; double and narrower vectors keep the packed path.
 template <class T>
 std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K) {
   if constexpr (sizeof(T) != 4) return 0;
@@ -824,6 +831,9 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
   if (K < kSwapMinK && !(K >= kSwapWideMinK && N >= kSwapWideCols)) return 0;
   const std::size_t r = M % lanes;
   const bool long_k = K >= kSwapLongK;
+  if (long_k && opA == Op::N && M <= kSwapFewRows && r > lanes / 2 &&
+      r <= lanes / 2 + kSwapHalfDots)
+    return 1 + (r - lanes / 2);  // a half vector and dot products
   if (r == 0 || lanes - r <= (long_k ? kSwapWasteLongK : kSwapWaste)) return 1;
   const bool dots_only = opA == Op::N && M <= kDotRows;  // every row a dot product
   if (long_k && M <= kSwapFewRows && r > kSwapFewDots && !dots_only) return 1;  // partial vector
