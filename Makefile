@@ -135,7 +135,7 @@ bench-kernels: configure
 # rosetta-calibrate times every gemm shape the model issues and every atlas kernel per backend
 # on this machine and writes the routing table; run a program with
 # ROSETTA_AUTO_TABLE=benchmarks/auto-table.txt to make backend::Auto use it (else the shipped
-# default, include/rosetta/backend/auto_default_table.hpp). --quick takes about 20 s here;
+# default, include/rosetta/backend/auto_default_table.hpp). --quick takes about 40 s here;
 # CALIBRATE_FLAGS="" runs the full calibration, "--verify" also times the routed model.
 CALIBRATE_FLAGS ?= --quick
 CALIBRATE_OUT   ?= benchmarks/auto-table.txt
