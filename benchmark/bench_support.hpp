@@ -153,6 +153,21 @@ inline std::string cpuinfo_field(const std::string& key) {
     }
   return "unknown";
 }
+/// The last-level (L3) cache in bytes, from sysfs (32 MiB when the system does not say); read
+/// once.
+inline std::size_t l3_cache_bytes() {
+  static const std::size_t bytes = [] {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index3/size");
+    std::size_t v = 0;
+    char unit = 0;
+    if (f >> v && v > 0) {
+      f >> unit;
+      return unit == 'M' ? v << 20 : unit == 'K' ? v << 10 : v;
+    }
+    return std::size_t{32} << 20;
+  }();
+  return bytes;
+}
 inline std::string os_string() {
   utsname u{};
   if (uname(&u) != 0) return "unknown";

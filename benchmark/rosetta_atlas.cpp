@@ -137,16 +137,9 @@ std::size_t buffer_sets(double bytes, double l3) {
   if (bytes <= l3) return 1;
   return static_cast<std::size_t>(std::clamp(std::ceil(4 * l3 / bytes), 1.0, 4.0));
 }
-/// The last-level cache size from sysfs (32 MiB if unknown).
+/// The last-level cache size (bench::l3_cache_bytes()).
 double l3_bytes() {
-  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index3/size");
-  std::string v;
-  if (f >> v && !v.empty()) {
-    const double x = std::atof(v.c_str());
-    const char unit = v.back();
-    if (x > 0) return unit == 'K' ? x * 1024 : unit == 'M' ? x * 1048576 : x;
-  }
-  return 32.0 * 1048576;
+  return static_cast<double>(bench::l3_cache_bytes());
 }
 
 // ---- machine limits measured in this run ----------------------------------------------------

@@ -342,21 +342,12 @@ struct Stored {
   }
 };
 
-/// This CPU's last-level (L3) cache in bytes; 32 MiB when the system does not say.
-std::size_t l3_bytes() {
-  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index3/size");
-  std::size_t v = 0;
-  char unit = 0;
-  if (f >> v >> unit && v > 0) return unit == 'M' ? v << 20 : unit == 'K' ? v << 10 : v;
-  return std::size_t{32} << 20;
-}
-
 /// Whether the model's operands of a shape come from memory rather than from L3: when the
 /// workload that issued it streams more than half of L3 per iteration. A cyclic pass over that
 /// much does not stay in L3 (the small preset's forward, 28.5 MB of weights with a 32 MiB L3:
 /// its expert products took as long in the model as with the weight cycled through 64 MB).
 bool streamed(const ShapeInfo& info) {
-  return info.state_bytes > l3_bytes() / 2;
+  return info.state_bytes > bench::l3_cache_bytes() / 2;
 }
 
 /// Copies of a shape's operands A, B, C, one after another, so that each call can take the next
@@ -398,7 +389,7 @@ GemmLine time_shape(const ShapeKey& key, const ShapeInfo& info, const Method& m,
   Stored<T, L> A(ar, ac, info.lda, 1), B(br, bc, info.ldb, 2), C(key.m, key.n, info.ldc, 3);
   const T alpha = static_cast<T>(info.alpha), beta = static_cast<T>(info.beta);
   const bool from_memory = streamed(info);
-  OperandCopies<T, L> copies(A, B, C, from_memory ? 2 * l3_bytes() : 0);
+  OperandCopies<T, L> copies(A, B, C, from_memory ? 2 * bench::l3_cache_bytes() : 0);
   std::size_t next = 0;  // one sequence for all candidates: no call finds its copy in L3
   std::vector<Candidate> cs;
   for (std::size_t i = 0; i < routing::kNumGemmBackends; ++i) {

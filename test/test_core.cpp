@@ -469,10 +469,6 @@ TEST(Vec, SumSquaresRowsIsBitIdenticalToSumSquares) {
   }
 }
 
-// softmax_prefix16_rows interleaves R rows' steps (branch-free on n when every row has
-// n <= 32 <= cols, or cols < 16): each row must come out as softmax_prefix16 alone leaves it,
-// for causal runs of n (attention), equal n (the router), rows too long for the short path,
-// masked scores and NaNs; bytes past the last row untouched.
 /// Row-major float RMSNorm, whichever path a width takes (rows of 64 and 256 scale with g in
 /// registers, sums four rows at a time), gives the bits of its definition on each row:
 /// r = 1 / sqrt(sum_squares / H + eps), y = (x r) g — rows strided, counts not multiples of 4.
@@ -503,6 +499,10 @@ TEST(Vec, RmsNormForwardIsBitIdenticalToItsDefinition) {
     }
 }
 
+// softmax_prefix16_rows interleaves R rows' steps (branch-free on n when every row has
+// n <= 32 <= cols, or cols < 16): each row must come out as softmax_prefix16 alone leaves it,
+// for causal runs of n (attention), equal n (the router), rows too long for the short path,
+// masked scores and NaNs; bytes past the last row untouched.
 TEST(Vec, SoftmaxRowsIsBitIdenticalRowByRow) {
   namespace v = rosetta::kernels::vec;
   constexpr std::size_t R = 4;
