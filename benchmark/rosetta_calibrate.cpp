@@ -285,6 +285,10 @@ constexpr backend::GemmTable kRecording{
     &record_gemm<float, ColMajor>,
     &record_gemm<double, RowMajor>,
     &record_gemm<double, ColMajor>,
+    nullptr,  // gemm_sumsq: through record_gemm, then a sum of squares (Dynamic::gemm_sumsq)
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 struct Workload {

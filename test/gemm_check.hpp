@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <rosetta/rosetta.hpp>
+#include <string>
 #include <vector>
 
 namespace rosetta::test {
@@ -94,6 +95,43 @@ void check_case(const Case& cs, Op opA, Op opB, typename P::scalar alpha, typena
     }
   EXPECT_EQ(bad, 0u);
   EXPECT_EQ(C.padding_damage(), 0u) << P::name() << ": wrote outside the C view";
+}
+
+/// backend::gemm_sumsq with policy P's backend: C, NaN before (written, not read), is bit for
+/// bit what B::gemm writes with beta = 0, nothing outside it is written, and the returned sum
+/// is that C's sum of squares (a long double sum) within 32 eps relative — every term is
+/// positive, and each is summed in T at most a few dozen times deep (HwyGemm: per lane over
+/// a register block, then across the lanes; others: sum_squares) before double sums take over.
+template <class P>
+void check_gemm_sumsq(const Case& cs, Op opA, Op opB, typename P::scalar alpha, std::size_t pad) {
+  using T = typename P::scalar;
+  using L = typename P::layout;
+  using B = typename P::backend;
+  Rng rng(cs.m * 1000003 + cs.n * 1009 + cs.k, 7 + static_cast<int>(opA) * 2 + int(opB));
+  Padded<T, L> A(opA == Op::N ? cs.m : cs.k, opA == Op::N ? cs.k : cs.m, pad, rng);
+  Padded<T, L> Bm(opB == Op::N ? cs.k : cs.n, opB == Op::N ? cs.n : cs.k, pad + 1, rng);
+  Padded<T, L> C(cs.m, cs.n, pad + 2, rng);
+  Padded<T, L> Cg = C;
+  for (std::size_t i = 0; i < cs.m; ++i)
+    for (std::size_t j = 0; j < cs.n; ++j) C.view()(i, j) = std::numeric_limits<T>::quiet_NaN();
+  const double got = backend::gemm_sumsq<B>(opA, opB, alpha, A.cview(), Bm.cview(), C.view());
+  B::gemm(opA, opB, alpha, A.cview(), Bm.cview(), T(0), Cg.view());
+  std::size_t differ = 0;
+  long double want = 0;
+  for (std::size_t i = 0; i < cs.m; ++i)
+    for (std::size_t j = 0; j < cs.n; ++j) {
+      const T x = C.cview()(i, j);
+      if (!(x == Cg.cview()(i, j))) ++differ;
+      want += static_cast<long double>(x) * x;
+    }
+  const std::string what = std::string(P::name()) + " m,n,k=" + std::to_string(cs.m) + "," +
+                           std::to_string(cs.n) + "," + std::to_string(cs.k) +
+                           " op=" + std::to_string(int(opA)) + std::to_string(int(opB));
+  EXPECT_EQ(differ, 0u) << what << ": C differs from gemm's";
+  const long double bound = 32 * std::numeric_limits<T>::epsilon() * want;
+  EXPECT_LE(std::fabs(static_cast<long double>(got) - want), bound)
+      << what << ": sum " << got << ", want " << static_cast<double>(want);
+  EXPECT_EQ(C.padding_damage(), 0u) << what << ": wrote outside the C view";
 }
 
 /// Empty operands: k == 0 gives C <- beta C (zeros for beta == 0, even over NaN); m == 0 or

@@ -61,6 +61,15 @@ TYPED_TEST(Gemm, BetaZeroMakesCWriteOnly) {
   }
 }
 
+// backend::gemm_sumsq: the backend's gemm and sum_squares of C (or its own fused sum), for
+// every policy — what a training step's weight-gradient products call.
+TYPED_TEST(Gemm, GemmSumsqWritesCAndReturnsItsSumOfSquares) {
+  using T = typename TypeParam::scalar;
+  for (const Case& cs : kCases)
+    for (Op oa : kOps)
+      for (Op ob : kOps) test::check_gemm_sumsq<TypeParam>(cs, oa, ob, T(-0.75), 1);
+}
+
 TYPED_TEST(Gemm, EmptyOperands) {
   test::check_empty_operands<typename TypeParam::scalar, typename TypeParam::layout,
                              typename TypeParam::backend>();

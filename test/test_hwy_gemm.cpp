@@ -146,7 +146,38 @@ TYPED_TEST(HwyGemm, WeightGradientWrittenWithStreamingStores) {
       for (std::size_t j = 0; j < cs.n; ++j)
         if (!(std::fabs(C(i, j) - Cn.cview()(i, j)) <= tol)) ++bad;
     EXPECT_EQ(bad, 0u) << TypeParam::name() << " m,n,k=" << cs.m << "," << cs.n << "," << cs.k;
+    // and through gemm_sumsq (the sums taken from the streamed registers), NaN before again
+    for (std::size_t i = 0; i < c.size(); ++i) c.data()[i] = std::numeric_limits<T>::quiet_NaN();
+    const double got = B::gemm_sumsq(Op::T, Op::N, T(1.5), A.cview(), Bm.cview(), C);
+    long double want = 0;
+    bad = 0;
+    for (std::size_t i = 0; i < cs.m; ++i)
+      for (std::size_t j = 0; j < cs.n; ++j) {
+        if (!(std::fabs(C(i, j) - Cn.cview()(i, j)) <= tol)) ++bad;
+        want += static_cast<long double>(C(i, j)) * C(i, j);
+      }
+    EXPECT_EQ(bad, 0u) << TypeParam::name() << " gemm_sumsq m,n,k=" << cs.m << "," << cs.n;
+    EXPECT_LE(std::fabs(static_cast<long double>(got) - want),
+              32 * std::numeric_limits<T>::epsilon() * want)
+        << TypeParam::name() << " m,n,k=" << cs.m << "," << cs.n << ": " << got << " vs "
+        << static_cast<double>(want);
   }
+}
+
+// backend::gemm_sumsq on HwyGemm sums the squares in the micro-kernels as they store C (the
+// swapped products: a pass over C after them): every path — packed and in place, partial
+// panels and row blocks, several k-blocks (summed after the last only), several column
+// blocks, the few-row short k-blocks, the swapped plans, column-major as the transposed
+// product — against a sum of the C that gemm writes.
+TYPED_TEST(HwyGemm, SumOfSquaresOfTheWrittenC) {
+  using T = typename TypeParam::scalar;
+  for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
+                            std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
+    for (const Case& cs : cases)
+      for (Op oa : kOps)
+        for (Op ob : kOps) test::check_gemm_sumsq<TypeParam>(cs, oa, ob, T(1.5), cs.m % 3);
+  const Case few_rows[] = {{7, 1024, 256}, {4, 256, 1024}};  // op(B) = B >= 512 KiB: KC = 64
+  for (const Case& cs : few_rows) test::check_gemm_sumsq<TypeParam>(cs, Op::N, Op::N, T(1), 0);
 }
 
 TYPED_TEST(HwyGemm, EmptyOperands) {

@@ -174,6 +174,22 @@ struct Auto {
       fn(opA, opB, alpha, MatrixView<const T, L>(A), MatrixView<const T, L>(B), beta, C);
   }
 
+  /// backend::gemm_sumsq on the routed backend: the fallback's own (HwyGemm sums in its
+  /// kernels) when the product is routed to it, else that backend's gemm and sum_squares(C).
+  template <class TA, class TB, class T, Layout L>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  static double gemm_sumsq(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A,
+                           MatrixView<TB, L> B, MatrixView<T, L> C) {
+    const auto d = detail::check_gemm("Auto::gemm_sumsq", opA, opB, A, B, C);
+    const routing::GemmBackend b = route<T, L>(opA, opB, d.m, d.n, d.k);
+    const GemmFn<T, L> fn =
+        auto_detail::Fns<T, L>::fns[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
+    if (fn == &auto_detail::call<auto_detail::Preferred, T, L>)
+      return backend::gemm_sumsq<auto_detail::Preferred>(opA, opB, alpha, A, B, C);
+    fn(opA, opB, alpha, MatrixView<const T, L>(A), MatrixView<const T, L>(B), T(0), C);
+    return sum_squares(MatrixView<const T, L>(C));
+  }
+
   /// The backend a gemm of scalar T, layout L, ops and shape (op(A) m x k, op(B) k x n) runs on.
   template <class T, Layout L>
   static routing::GemmBackend route(Op opA, Op opB, std::size_t m, std::size_t n, std::size_t k) {

@@ -11,6 +11,7 @@
 
 #include "rosetta/core/errors.hpp"
 #include "rosetta/core/policy.hpp"
+#include "rosetta/core/sum_squares.hpp"
 #include "rosetta/core/view.hpp"
 
 namespace rosetta::backend::detail {
@@ -75,4 +76,26 @@ using scalar_arg = std::type_identity_t<std::remove_const_t<T>>;
 template <class T, class L>
 using GemmFn = void (*)(Op opA, Op opB, T alpha, MatrixView<const T, L> A, MatrixView<const T, L> B,
                         T beta, MatrixView<T, L> C);
+
+/// gemm_sumsq as a function pointer (dispatch/virtual.hpp's GemmTable).
+template <class T, class L>
+using GemmSumSqFn = double (*)(Op opA, Op opB, T alpha, MatrixView<const T, L> A,
+                               MatrixView<const T, L> B, MatrixView<T, L> C);
+
+/// C <- alpha op(A) op(B), C written and not read (beta = 0), and returns the sum of the
+/// squares of C's elements as written: in a model, a weight gradient and its share of the
+/// squared gradient norm, without a second pass over the gradient. A backend with a static
+/// gemm_sumsq of this signature sums itself (HwyGemm: in its kernels' epilogue, from the
+/// registers it stores C from); any other runs its gemm, then sum_squares(C) — in cache for a
+/// C that fits, a read of all of C from memory otherwise.
+template <class B, class TA, class TB, class T, Layout L>
+double gemm_sumsq(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A, MatrixView<TB, L> Bm,
+                  MatrixView<T, L> C) {
+  if constexpr (requires { B::gemm_sumsq(opA, opB, alpha, A, Bm, C); }) {
+    return B::gemm_sumsq(opA, opB, alpha, A, Bm, C);
+  } else {
+    B::gemm(opA, opB, alpha, A, Bm, T(0), C);
+    return sum_squares(MatrixView<const T, L>(C));
+  }
+}
 }  // namespace rosetta::backend

@@ -348,12 +348,15 @@ HWY_INLINE const T* RowOf(const T* base0, const T* base4, std::size_t rs, std::s
 /// cost for the columns that are there (GemmSwapped).
 /// stream: C's whole vectors written with non-temporal stores (64-byte aligned; beta == 0),
 /// and c_next not prefetched (GemmRowMajor, kStreamBytes).
+/// ssq: when not null, the sum of the squares of the values stored into C is added to it
+/// (summed in T per call — at most R x NV vectors a lane — then added as a double); not with
+/// HALF (GemmSwapped's kernels, whose C^T goes to a scratch: GemmRowMajor sums C after them).
 template <class T, std::size_t R, std::size_t NV, bool PF = false, bool HALF = false>
 HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t ps,
                             const T* HWY_RESTRICT panel, std::size_t pstride, std::size_t kc,
                             T* HWY_RESTRICT c, std::size_t ldc, std::size_t ncols, T alpha, T beta,
                             PrefetchLines<T>* pfl = nullptr, const T* c_next = nullptr,
-                            bool stream = false) {
+                            bool stream = false, double* ssq = nullptr) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t N = hn::Lanes(d);
@@ -393,6 +396,8 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
   }
   const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
   const bool read_c = beta != T(0);
+  V sq = hn::Zero(d);  // squares of what is stored (ssq)
+  T sq_tail = T(0);
   if constexpr (HALF) {  // the half vector's columns (ncols reaches past them: whole vectors)
     const std::size_t j = NF * N;
     const VH vah = hn::Set(dh, alpha), vbh = hn::Set(dh, beta);
@@ -415,27 +420,34 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
           hn::Stream(x, d, cr + j);
         else
           hn::StoreU(x, d, cr + j);
+        if (ssq != nullptr) sq = hn::MulAdd(x, x, sq);
       } else {  // the last columns of C: through a stack buffer, never past the end of a row
         HWY_ALIGN T tmp[hn::MaxLanes(hn::ScalableTag<T>())];
         hn::Store(x, d, tmp);
-        for (std::size_t jj = 0; jj < ncols - j; ++jj)
-          cr[j + jj] = read_c ? tmp[jj] + beta * cr[j + jj] : tmp[jj];
+        for (std::size_t jj = 0; jj < ncols - j; ++jj) {
+          const T y = read_c ? tmp[jj] + beta * cr[j + jj] : tmp[jj];
+          cr[j + jj] = y;
+          sq_tail += y * y;
+        }
       }
     }
   }
+  if (ssq != nullptr) *ssq += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, sq)) + sq_tail);
 }
 
 /// The micro-kernel for the last rows < R of a column panel: dispatches on their number.
 template <class T, std::size_t R, std::size_t NV>
 HWY_INLINE void MicroKernelRows(std::size_t rows, const T* a, std::size_t rs, std::size_t ps,
                                 const T* panel, std::size_t pstride, std::size_t kc, T* c,
-                                std::size_t ldc, std::size_t ncols, T alpha, T beta) {
+                                std::size_t ldc, std::size_t ncols, T alpha, T beta,
+                                double* ssq = nullptr) {
   if constexpr (R > 0) {
     if (rows == R)
-      MicroKernel<T, R, NV>(a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha, beta);
+      MicroKernel<T, R, NV>(a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha, beta, nullptr,
+                            nullptr, false, ssq);
     else
-      MicroKernelRows<T, R - 1, NV>(rows, a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha,
-                                    beta);
+      MicroKernelRows<T, R - 1, NV>(rows, a, rs, ps, panel, pstride, kc, c, ldc, ncols, alpha, beta,
+                                    ssq);
   }
 }
 
@@ -844,13 +856,21 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
 
 /// Row-major C (M x N, ldc) <- alpha op(A) op(B) + beta C; M, N, K >= 1. op(A) = A: A is
 /// M x K (lda); op(A) = A^T: A is K x M. Likewise B. Blocking: see the top of this file.
+/// ssq: when not null, the sum of the squares of C's elements after the call is added to it —
+/// by the kernels of the last k-block as they store C, or (the swapped products, which write
+/// C from a scratch) by a pass over C afterwards.
 template <class T, std::size_t MR = Blocking<T>::kMr, std::size_t NV = Blocking<T>::kNv,
           std::size_t KC = Blocking<T>::kKc, std::size_t NC = Blocking<T>::kNc>
 HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K, T alpha,
                                const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
-                               T* C, std::size_t ldc) {
+                               T* C, std::size_t ldc, double* ssq = nullptr) {
   const std::size_t nr = NV * hn::Lanes(hn::ScalableTag<T>());
   if (const std::size_t plan = SwapPlan<T>(opA, opB, M, N, K); plan > 0) {
+    if (ssq != nullptr) {  // the swapped path as below, then a pass over C
+      GemmRowMajor<T, MR, NV, KC, NC>(opA, opB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      for (std::size_t i = 0; i < M; ++i) *ssq += sum_squares(std::span<const T>(C + i * ldc, N));
+      return;
+    }
     // Three vectors of C^T and no dot-product rows: one panel of three vectors (an 8 x 3
     // register block, 24 accumulators) instead of a two-vector and a one-vector panel — one
     // pass over each row block of B instead of two, 24 FMAs per 8 broadcasts instead of 16 + 8
@@ -870,7 +890,7 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   if constexpr (sizeof(T) == 4 && KC > kFewRowsKc) {  // measured for float
     if (opB == Op::N && M <= MR && K > kFewRowsKc && K * N * sizeof(T) >= kDirectPrefetchBytes) {
       GemmRowMajor<T, MR, NV, kFewRowsKc, NC>(opA, opB, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                              ldc);
+                                              ldc, ssq);
       return;
     }
   }
@@ -895,6 +915,7 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
       const std::size_t kc = std::min(KC, K - p0);
       const T b0 = p0 == 0 ? beta : T(1);  // later k-blocks accumulate
       const T* a = A + p0 * ps;
+      double* const sq = p0 + kc == K ? ssq : nullptr;  // C final after the last k-block
       for (std::size_t q = 0; q * nr < nc; ++q) {
         const std::size_t ncols = std::min(nr, nc - q * nr);
         // Each panel is packed just before the row blocks that use it, so it is still in L1
@@ -958,23 +979,23 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
               lines.rows = std::min(share, next.rows);
               next.rows -= lines.rows, next.src += lines.rows * ldb;
               MicroKernel<T, MR, V, true>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc,
-                                          ncols, alpha, b0, &lines, c_next(i), stream);
+                                          ncols, alpha, b0, &lines, c_next(i), stream, sq);
               while (lines.rows) lines.Next();
             } else {
               MicroKernel<T, MR, V>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
-                                    alpha, b0, nullptr, c_next(i), stream);
+                                    alpha, b0, nullptr, c_next(i), stream, sq);
             }
           }
           while (next.rows) next.Next();  // the rest before the last rows' kernel
           if (M - i > MR) {               // MR + 1..3 rows: the first of two blocks
             const std::size_t r1 = (M - i + 1) / 2;
             MicroKernelRows<T, MR - 1, V>(r1, a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc,
-                                          ldc, ncols, alpha, b0);
+                                          ldc, ncols, alpha, b0, sq);
             i += r1;
           }
           if (i < M)
             MicroKernelRows<T, MR - 1, V>(M - i, a + i * rs, rs, ps, panel, pstride, kc,
-                                          c + i * ldc, ldc, ncols, alpha, b0);
+                                          c + i * ldc, ldc, ncols, alpha, b0, sq);
         };
         // A panel of at most one vector of real columns (narrow C: the router's 4 columns, a
         // head's 16, K and V of the tiny preset) runs a one-vector kernel: half the FMAs.
@@ -1012,6 +1033,25 @@ struct HwyGemm {
     else  // column-major C is row-major C^T = op(B)^T op(A)^T over the same memory
       hg::GemmRowMajor<T>(opB, opA, d.n, d.m, d.k, alpha, B.data(), B.ld(), A.data(), A.ld(), beta,
                           C.data(), C.ld());
+  }
+
+  /// C <- alpha * op(A) * op(B), returning the sum of the squares of C's elements, summed by
+  /// the micro-kernels as they store C (see backend::gemm_sumsq).
+  template <class TA, class TB, class T, Layout L>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  static double gemm_sumsq(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A,
+                           MatrixView<TB, L> B, MatrixView<T, L> C) {
+    const auto d = detail::check_gemm("HwyGemm::gemm_sumsq", opA, opB, A, B, C);
+    if (detail::gemm_trivial(d, T(0), C)) return 0.0;
+    namespace hg = hwy_gemm::HWY_NAMESPACE;
+    double s = 0.0;
+    if constexpr (L::is_row_major)
+      hg::GemmRowMajor<T>(opA, opB, d.m, d.n, d.k, alpha, A.data(), A.ld(), B.data(), B.ld(), T(0),
+                          C.data(), C.ld(), &s);
+    else
+      hg::GemmRowMajor<T>(opB, opA, d.n, d.m, d.k, alpha, B.data(), B.ld(), A.data(), A.ld(), T(0),
+                          C.data(), C.ld(), &s);
+    return s;
   }
 };
 

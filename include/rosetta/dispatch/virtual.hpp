@@ -1,7 +1,8 @@
 // The virtual twin: the same model with runtime polymorphism where Transformer<Policy> has
 // templates, for the dispatch axis of the benchmarks.
 //
-//   backend::GemmTable       one gemm function pointer per (scalar, layout), plus a name
+//   backend::GemmTable       one gemm function pointer per (scalar, layout), plus a name, and
+//                            one gemm_sumsq each (null: the table's gemm, then a sum of squares)
 //   backend::gemm_table<B>() the table calling B::gemm; counting_gemm_table<B>() also adds
 //                            2·m·n·k per call to the thread's backend::flop_counter()
 //   backend::Dynamic         a Backend whose gemm calls through the selected table
@@ -41,14 +42,35 @@
 
 namespace rosetta::backend {
 
-/// A backend as data: one gemm per (scalar, layout). Tables handed to Dynamic must outlive
-/// their selection (the ones below are static).
+/// A backend as data: one gemm per (scalar, layout), and one backend::gemm_sumsq (the
+/// weight gradients of a training step; null: the table's gemm, then sum_squares of C).
+/// Tables handed to Dynamic must outlive their selection (the ones below are static).
 struct GemmTable {
   const char* name;
   GemmFn<float, RowMajor> float_row;
   GemmFn<float, ColMajor> float_col;
   GemmFn<double, RowMajor> double_row;
   GemmFn<double, ColMajor> double_col;
+  GemmSumSqFn<float, RowMajor> float_row_sumsq = nullptr;
+  GemmSumSqFn<float, ColMajor> float_col_sumsq = nullptr;
+  GemmSumSqFn<double, RowMajor> double_row_sumsq = nullptr;
+  GemmSumSqFn<double, ColMajor> double_col_sumsq = nullptr;
+
+  /// The gemm_sumsq entry for scalar T and layout L (may be null).
+  template <class T, class L>
+  constexpr GemmSumSqFn<T, L> get_sumsq() const noexcept {
+    if constexpr (std::same_as<T, float>) {
+      if constexpr (std::same_as<L, RowMajor>)
+        return float_row_sumsq;
+      else
+        return float_col_sumsq;
+    } else {
+      if constexpr (std::same_as<L, RowMajor>)
+        return double_row_sumsq;
+      else
+        return double_col_sumsq;
+    }
+  }
 
   /// The entry for scalar T and layout L.
   template <class T, class L>
@@ -83,6 +105,12 @@ void table_gemm(Op opA, Op opB, T alpha, MatrixView<const T, L> A, MatrixView<co
   B::gemm(opA, opB, alpha, A, Bm, beta, C);
 }
 
+template <class B, class T, class L>
+double table_gemm_sumsq(Op opA, Op opB, T alpha, MatrixView<const T, L> A,
+                        MatrixView<const T, L> Bm, MatrixView<T, L> C) {
+  return backend::gemm_sumsq<B>(opA, opB, alpha, A, Bm, C);
+}
+
 /// Counts after the call: a gemm that throws (bad shapes) executed nothing.
 template <class B, class T, class L>
 void counting_table_gemm(Op opA, Op opB, T alpha, MatrixView<const T, L> A,
@@ -90,6 +118,15 @@ void counting_table_gemm(Op opA, Op opB, T alpha, MatrixView<const T, L> A,
   B::gemm(opA, opB, alpha, A, Bm, beta, C);
   const std::uint64_t m = op_rows(opA, A), k = op_cols(opA, A), n = op_cols(opB, Bm);
   flop_counter() += 2 * m * n * k;
+}
+
+template <class B, class T, class L>
+double counting_table_gemm_sumsq(Op opA, Op opB, T alpha, MatrixView<const T, L> A,
+                                 MatrixView<const T, L> Bm, MatrixView<T, L> C) {
+  const double s = backend::gemm_sumsq<B>(opA, opB, alpha, A, Bm, C);
+  const std::uint64_t m = op_rows(opA, A), k = op_cols(opA, A), n = op_cols(opB, Bm);
+  flop_counter() += 2 * m * n * k;
+  return s;
 }
 
 /// "counting:<backend name>", as a static NUL-terminated string.
@@ -109,6 +146,10 @@ inline constexpr GemmTable plain_table{
     &table_gemm<B, float, ColMajor>,
     &table_gemm<B, double, RowMajor>,
     &table_gemm<B, double, ColMajor>,
+    &table_gemm_sumsq<B, float, RowMajor>,
+    &table_gemm_sumsq<B, float, ColMajor>,
+    &table_gemm_sumsq<B, double, RowMajor>,
+    &table_gemm_sumsq<B, double, ColMajor>,
 };
 
 template <class B>
@@ -118,6 +159,10 @@ inline constexpr GemmTable counting_table{
     &counting_table_gemm<B, float, ColMajor>,
     &counting_table_gemm<B, double, RowMajor>,
     &counting_table_gemm<B, double, ColMajor>,
+    &counting_table_gemm_sumsq<B, float, RowMajor>,
+    &counting_table_gemm_sumsq<B, float, ColMajor>,
+    &counting_table_gemm_sumsq<B, double, RowMajor>,
+    &counting_table_gemm_sumsq<B, double, ColMajor>,
 };
 
 }  // namespace detail
@@ -152,6 +197,18 @@ struct Dynamic {
           "Dynamic::gemm: gemm table '", t.name, "' has no entry for ",
           std::same_as<T, float> ? "float" : "double", "/", L::name);
     fn(opA, opB, alpha, MatrixView<const T, L>(A), MatrixView<const T, L>(B), beta, C);
+  }
+
+  /// backend::gemm_sumsq through the selected table: its gemm_sumsq entry, or (null) its
+  /// gemm and then sum_squares(C).
+  template <class TA, class TB, class T, Layout L>
+  requires std::same_as<std::remove_const_t<TA>, T> && std::same_as<std::remove_const_t<TB>, T>
+  static double gemm_sumsq(Op opA, Op opB, scalar_arg<T> alpha, MatrixView<TA, L> A,
+                           MatrixView<TB, L> B, MatrixView<T, L> C) {
+    if (const GemmSumSqFn<T, L> fn = table().template get_sumsq<T, L>())
+      return fn(opA, opB, alpha, MatrixView<const T, L>(A), MatrixView<const T, L>(B), C);
+    gemm(opA, opB, alpha, A, B, T(0), C);
+    return sum_squares(MatrixView<const T, L>(C));
   }
 
   /// The selected table.

@@ -81,7 +81,8 @@ struct AttentionBlock {
     auto d_o = ws.d_o.rows(Tn), dq = ws.dq.rows(Tn), dk = ws.dk.rows(Tn), dv = ws.dv.rows(Tn);
     auto dn1 = ws.dn.rows(Tn);
     // h = x + o Wo^T:  d_o = dh Wo, dWo += dh^T o
-    linear_backward<B>(d_o, g.wo, MatrixView<const T, L>(dx), lc.o.crows(Tn), p.wo, T(0), gb);
+    linear_backward<B>(d_o, g.wo, MatrixView<const T, L>(dx), lc.o.crows(Tn), p.wo, T(0), gb,
+                       ws.grad_slot(mode, g.wo.data()));
     for (auto m : {dk, dv})
       for (std::size_t t = 0; t < Tn; ++t)
         for (std::size_t j = 0; j < m.cols(); ++j) m(t, j) = T(0);
@@ -92,9 +93,12 @@ struct AttentionBlock {
     rope_backward(dq, c.head_dim, seq, 0, rope.cos, rope.sin);
     rope_backward(dk, c.head_dim, seq, 0, rope.cos, rope.sin);
     auto n1 = lc.n1.crows(Tn);
-    linear_backward<B>(dn1, g.wq, MatrixView<const T, L>(dq), n1, p.wq, T(0), gb);
-    linear_backward<B>(dn1, g.wk, MatrixView<const T, L>(dk), n1, p.wk, T(1), gb);
-    linear_backward<B>(dn1, g.wv, MatrixView<const T, L>(dv), n1, p.wv, T(1), gb);
+    linear_backward<B>(dn1, g.wq, MatrixView<const T, L>(dq), n1, p.wq, T(0), gb,
+                       ws.grad_slot(mode, g.wq.data()));
+    linear_backward<B>(dn1, g.wk, MatrixView<const T, L>(dk), n1, p.wk, T(1), gb,
+                       ws.grad_slot(mode, g.wk.data()));
+    linear_backward<B>(dn1, g.wv, MatrixView<const T, L>(dv), n1, p.wv, T(1), gb,
+                       ws.grad_slot(mode, g.wv.data()));
     zero_if_overwrite(mode, g.attention_norm);
     rmsnorm_backward(dx, g.attention_norm, MatrixView<const T, L>(dn1), lc.x_in.crows(Tn),
                      p.attention_norm, std::span<const T>(lc.rstd1.data(), Tn));

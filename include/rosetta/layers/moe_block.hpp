@@ -109,7 +109,10 @@ struct MoEBlock {
       auto& pe = p.experts[e];
       auto& ge = g.experts[e];
       if (n == 0) {  // no token routed here: a zero gradient (written when overwriting)
-        for (auto m : {ge.w1, ge.w2, ge.w3}) zero_if_overwrite(mode, m.flat());
+        for (auto m : {ge.w1, ge.w2, ge.w3}) {
+          zero_if_overwrite(mode, m.flat());
+          if (double* ssq = ws.grad_slot(mode, m.data())) *ssq = 0.0;
+        }
         continue;
       }
       auto dA = ws.dA.rows(slots).rows(r0, n), dG = ws.dG.rows(slots).rows(r0, n),
@@ -117,12 +120,15 @@ struct MoEBlock {
       auto x = Xe.rows(r0, n);
       // Y = A W2^T
       linear_backward<B>(dA, ge.w2, MatrixView<const T, L>(dY.rows(r0, n)),
-                         lc.A.crows(slots).rows(r0, n), pe.w2, T(0), gb);
+                         lc.A.crows(slots).rows(r0, n), pe.w2, T(0), gb,
+                         ws.grad_slot(mode, ge.w2.data()));
       swiglu_backward(dG, dU, MatrixView<const T, L>(dA), lc.G.crows(slots).rows(r0, n),
                       lc.U.crows(slots).rows(r0, n));
       // G = x W1^T, U = x W3^T
-      linear_backward<B>(dXe.rows(r0, n), ge.w1, MatrixView<const T, L>(dG), x, pe.w1, T(0), gb);
-      linear_backward<B>(dXe.rows(r0, n), ge.w3, MatrixView<const T, L>(dU), x, pe.w3, T(1), gb);
+      linear_backward<B>(dXe.rows(r0, n), ge.w1, MatrixView<const T, L>(dG), x, pe.w1, T(0), gb,
+                         ws.grad_slot(mode, ge.w1.data()));
+      linear_backward<B>(dXe.rows(r0, n), ge.w3, MatrixView<const T, L>(dU), x, pe.w3, T(1), gb,
+                         ws.grad_slot(mode, ge.w3.data()));
     }
     // scatter the gathered rows back: dn2[t] = sum_j dXe[s_tj]   (token order: deterministic)
     auto dn2 = ws.dn.rows(Tn);
@@ -140,7 +146,7 @@ struct MoEBlock {
                     std::span<const T>(lc.w.data(), slots), std::span<const T>(lc.f),
                     static_cast<T>(c.aux_alpha), k);
     linear_backward<B>(dn2, g.router, MatrixView<const T, L>(drl), lc.n2.crows(Tn), p.router, T(1),
-                       gb);
+                       gb, ws.grad_slot(mode, g.router.data()));
     // n2 = RMSNorm(h); the residual passes dx through unchanged
     zero_if_overwrite(mode, g.ffn_norm);
     rmsnorm_backward(dx, g.ffn_norm, MatrixView<const T, L>(dn2), lc.h.crows(Tn), p.ffn_norm,

@@ -149,7 +149,8 @@ struct HeadStage {
     // logits = xf lm_head^T
     auto dxf = ws.dn.rows(Tn);
     kernels::linear_backward<B>(dxf, c.grads.lm_head, ws.dlogits.crows(Tn), ws.xf.crows(Tn),
-                                c.params.lm_head, T(0), grad_beta<T>(c.mode));
+                                c.params.lm_head, T(0), grad_beta<T>(c.mode),
+                                ws.grad_slot(c.mode, c.grads.lm_head.data()));
     auto dx = ws.dx.rows(Tn);
     for (std::size_t t = 0; t < Tn; ++t)
       for (std::size_t j = 0; j < c.cfg.hidden_dim; ++j) dx(t, j) = T(0);

@@ -9,6 +9,7 @@
 
 #include "rosetta/core/aligned.hpp"
 #include "rosetta/core/concepts.hpp"
+#include "rosetta/core/sum_squares.hpp"
 #include "rosetta/core/view.hpp"
 #include "rosetta/model/config.hpp"
 
@@ -127,6 +128,54 @@ class ParamSet {
   Config cfg_;
   AlignedBuffer<T> block_;
   std::vector<NamedParam<T, L>> all_;
+};
+
+/// The squared norm of a gradient ParamSet, assembled tensor by tensor: backward records
+/// the sums of squares that its weight-gradient products return as they write a gradient
+/// (GradMode::overwrite, backend::gemm_sumsq; Workspace::grad_slot) — the small preset's
+/// expert gradients are written to memory with streaming stores and would otherwise be read
+/// back for the norm alone — and total() sums the tensors nobody recorded (embedding and
+/// norm gains) itself. Trainer::train_step's gradient norm is sqrt(total()).
+template <Scalar T, Layout L>
+class GradSquares {
+ public:
+  explicit GradSquares(const ParamSet<T, L>& grads) {
+    for (const auto& p : grads.named()) {
+      start_.push_back(p.view.data());
+      flat_.push_back(std::span<const T>(p.flat()));
+    }
+    ssq_.assign(start_.size(), 0.0);
+    recorded_.assign(start_.size(), 0);
+  }
+  /// Forgets every recorded sum (before a backward pass).
+  void clear() { std::fill(recorded_.begin(), recorded_.end(), char{0}); }
+  /// Where to record the sum of squares of the gradient tensor whose data starts at g (counted
+  /// as recorded from now on), or nullptr when g starts none of this ParamSet's tensors.
+  double* slot(const T* g) {
+    const auto it = std::lower_bound(start_.begin(), start_.end(), g);  // tensors in memory order
+    if (it == start_.end() || *it != g) return nullptr;
+    const auto i = static_cast<std::size_t>(it - start_.begin());
+    recorded_[i] = 1;
+    return &ssq_[i];
+  }
+  /// sum g^2 over every tensor: the recorded sums, and sum_squares of the others, in tensor
+  /// order.
+  double total() const {
+    double s = 0.0;
+    for (std::size_t i = 0; i < start_.size(); ++i)
+      s += recorded_[i] ? ssq_[i] : sum_squares(flat_[i]);
+    return s;
+  }
+  /// How many tensors have a recorded sum.
+  std::size_t recorded() const {
+    return static_cast<std::size_t>(std::count(recorded_.begin(), recorded_.end(), char{1}));
+  }
+
+ private:
+  std::vector<const T*> start_;
+  std::vector<std::span<const T>> flat_;
+  std::vector<double> ssq_;
+  std::vector<char> recorded_;
 };
 
 }  // namespace rosetta

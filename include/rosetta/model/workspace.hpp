@@ -8,6 +8,7 @@
 
 #include "rosetta/core/tensor.hpp"
 #include "rosetta/model/config.hpp"
+#include "rosetta/model/params.hpp"
 
 namespace rosetta {
 
@@ -67,6 +68,14 @@ class Workspace {
   // backward scratch
   Buf<T, L> dx, dn, dq, dk, dv, d_o, dP, dlogits, dXe, dY, dA, dG, dU, drouter;
   std::vector<T> dw;
+  /// Where backward records the gradients' sums of squares (Trainer: its own; null: nowhere).
+  GradSquares<T, L>* grad_squares = nullptr;
+
+  /// The slot for the sum of squares of gradient tensor g that backward writes (overwrite)
+  /// — nullptr when accumulating, without a grad_squares, or for a g that is not its tensor.
+  double* grad_slot(GradMode mode, const T* g) {
+    return mode == GradMode::overwrite && grad_squares != nullptr ? grad_squares->slot(g) : nullptr;
+  }
 
  private:
   void allocate() {

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "rosetta/core/errors.hpp"
+#include "rosetta/core/sum_squares.hpp"
 
 namespace rosetta {
 
@@ -47,31 +48,10 @@ inline double lr_at(const TrainConfig& c, std::size_t t) {
   return min_lr + (c.lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
-/// sqrt(sum g^2). Blocks of 512 values are summed in T into 64 interleaved partial sums
-/// (element i of a block goes to sum i mod 64: four 16-float registers, 8 squares each),
-/// which are then added, converted, into 64 double sums; the rest after the last whole block
-/// goes straight to the double sums, and the 64 are added pairwise at the end. A fixed
-/// order, so the result is deterministic. Each float partial sum holds 8 squares (relative
-/// error ~1e-7, checked against a long double sum in test_model); PyTorch's own
-/// clip_grad_norm_ sums in float throughout. Converting every value to double instead made
-/// the pass bound by the conversions on Zen 4 (double-pumped 512-bit): 0.077 ns per value
-/// wherever the data lived, 42 us for the tiny model's 543k gradients, against 24 us now.
+/// sqrt(sum g^2), summed in sum_squares's fixed order (core/sum_squares.hpp).
 template <class T>
 double global_norm(std::span<const T> g) {
-  constexpr std::size_t kLanes = 64, kBlock = 512;
-  double s[kLanes] = {};
-  const std::size_t n = g.size(), body = n - n % kBlock;
-  for (std::size_t b = 0; b < body; b += kBlock) {
-    T a[kLanes] = {};
-    for (std::size_t i = b; i < b + kBlock; i += kLanes)
-      for (std::size_t j = 0; j < kLanes; ++j) a[j] += g[i + j] * g[i + j];
-    for (std::size_t j = 0; j < kLanes; ++j) s[j] += static_cast<double>(a[j]);
-  }
-  for (std::size_t i = body; i < n; ++i)
-    s[(i - body) % kLanes] += static_cast<double>(g[i]) * static_cast<double>(g[i]);
-  for (std::size_t w = kLanes / 2; w > 0; w /= 2)
-    for (std::size_t j = 0; j < w; ++j) s[j] += s[j + w];
-  return std::sqrt(s[0]);
+  return std::sqrt(sum_squares(g));
 }
 
 /// The clipping factor: clip / (norm + 1e-6) if norm > clip > 0, else 1.
