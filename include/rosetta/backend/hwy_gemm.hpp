@@ -427,7 +427,7 @@ HWY_INLINE void MicroKernel(const T* HWY_RESTRICT a, std::size_t rs, std::size_t
         for (std::size_t jj = 0; jj < ncols - j; ++jj) {
           const T y = read_c ? tmp[jj] + beta * cr[j + jj] : tmp[jj];
           cr[j + jj] = y;
-          sq_tail += y * y;
+          if (ssq != nullptr) sq_tail += y * y;
         }
       }
     }
@@ -856,17 +856,19 @@ std::size_t SwapPlan(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K
 
 /// Row-major C (M x N, ldc) <- alpha op(A) op(B) + beta C; M, N, K >= 1. op(A) = A: A is
 /// M x K (lda); op(A) = A^T: A is K x M. Likewise B. Blocking: see the top of this file.
-/// ssq: when not null, the sum of the squares of C's elements after the call is added to it —
-/// by the kernels of the last k-block as they store C, or (the swapped products, which write
-/// C from a scratch) by a pass over C afterwards.
+/// SSQ: the sum of the squares of C's elements after the call is added to *ssq — by the
+/// kernels of the last k-block as they store C, or (the swapped products, which write C from a
+/// scratch) by a pass over C afterwards. A template flag, so that the plain gemm's kernels
+/// carry none of it (with a run-time pointer only, kernel_matmul's 64^3 ran 1.034x as long).
 template <class T, std::size_t MR = Blocking<T>::kMr, std::size_t NV = Blocking<T>::kNv,
-          std::size_t KC = Blocking<T>::kKc, std::size_t NC = Blocking<T>::kNc>
+          std::size_t KC = Blocking<T>::kKc, std::size_t NC = Blocking<T>::kNc, bool SSQ = false>
 HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std::size_t K, T alpha,
                                const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
                                T* C, std::size_t ldc, double* ssq = nullptr) {
+  if constexpr (!SSQ) ssq = nullptr;
   const std::size_t nr = NV * hn::Lanes(hn::ScalableTag<T>());
   if (const std::size_t plan = SwapPlan<T>(opA, opB, M, N, K); plan > 0) {
-    if (ssq != nullptr) {  // the swapped path as below, then a pass over C
+    if (ssq != nullptr) {  // the swapped path (the plain instantiation), then a pass over C
       GemmRowMajor<T, MR, NV, KC, NC>(opA, opB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       for (std::size_t i = 0; i < M; ++i) *ssq += sum_squares(std::span<const T>(C + i * ldc, N));
       return;
@@ -889,8 +891,8 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
   }
   if constexpr (sizeof(T) == 4 && KC > kFewRowsKc) {  // measured for float
     if (opB == Op::N && M <= MR && K > kFewRowsKc && K * N * sizeof(T) >= kDirectPrefetchBytes) {
-      GemmRowMajor<T, MR, NV, kFewRowsKc, NC>(opA, opB, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                              ldc, ssq);
+      GemmRowMajor<T, MR, NV, kFewRowsKc, NC, SSQ>(opA, opB, M, N, K, alpha, A, lda, B, ldb, beta,
+                                                   C, ldc, ssq);
       return;
     }
   }
@@ -968,6 +970,9 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
           return i0 + 2 * MR <= M ? c + (i0 + MR) * ldc : nullptr;
         };
         auto row_blocks = [&]<std::size_t V>() {
+          // a constant null without SSQ (the lambda is compiled apart: a captured pointer
+          // would keep the sums' code in the plain kernels)
+          double* const ksq = SSQ ? sq : nullptr;
           for (; i + MR <= M; i += MR) {
             // A last block of 1-3 rows would hold 2-6 accumulators, too few chains for the
             // FMA latency: the last MR + 1..3 rows run as two blocks of about half instead,
@@ -979,23 +984,23 @@ HWY_NOINLINE void GemmRowMajor(Op opA, Op opB, std::size_t M, std::size_t N, std
               lines.rows = std::min(share, next.rows);
               next.rows -= lines.rows, next.src += lines.rows * ldb;
               MicroKernel<T, MR, V, true>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc,
-                                          ncols, alpha, b0, &lines, c_next(i), stream, sq);
+                                          ncols, alpha, b0, &lines, c_next(i), stream, ksq);
               while (lines.rows) lines.Next();
             } else {
               MicroKernel<T, MR, V>(a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc, ldc, ncols,
-                                    alpha, b0, nullptr, c_next(i), stream, sq);
+                                    alpha, b0, nullptr, c_next(i), stream, ksq);
             }
           }
           while (next.rows) next.Next();  // the rest before the last rows' kernel
           if (M - i > MR) {               // MR + 1..3 rows: the first of two blocks
             const std::size_t r1 = (M - i + 1) / 2;
             MicroKernelRows<T, MR - 1, V>(r1, a + i * rs, rs, ps, panel, pstride, kc, c + i * ldc,
-                                          ldc, ncols, alpha, b0, sq);
+                                          ldc, ncols, alpha, b0, ksq);
             i += r1;
           }
           if (i < M)
             MicroKernelRows<T, MR - 1, V>(M - i, a + i * rs, rs, ps, panel, pstride, kc,
-                                          c + i * ldc, ldc, ncols, alpha, b0, sq);
+                                          c + i * ldc, ldc, ncols, alpha, b0, ksq);
         };
         // A panel of at most one vector of real columns (narrow C: the router's 4 columns, a
         // head's 16, K and V of the tiny preset) runs a one-vector kernel: half the FMAs.
@@ -1044,13 +1049,15 @@ struct HwyGemm {
     const auto d = detail::check_gemm("HwyGemm::gemm_sumsq", opA, opB, A, B, C);
     if (detail::gemm_trivial(d, T(0), C)) return 0.0;
     namespace hg = hwy_gemm::HWY_NAMESPACE;
+    using Bl = hg::Blocking<T>;
+    constexpr auto gemm = &hg::GemmRowMajor<T, Bl::kMr, Bl::kNv, Bl::kKc, Bl::kNc, true>;
     double s = 0.0;
     if constexpr (L::is_row_major)
-      hg::GemmRowMajor<T>(opA, opB, d.m, d.n, d.k, alpha, A.data(), A.ld(), B.data(), B.ld(), T(0),
-                          C.data(), C.ld(), &s);
+      gemm(opA, opB, d.m, d.n, d.k, alpha, A.data(), A.ld(), B.data(), B.ld(), T(0), C.data(),
+           C.ld(), &s);
     else
-      hg::GemmRowMajor<T>(opB, opA, d.n, d.m, d.k, alpha, B.data(), B.ld(), A.data(), A.ld(), T(0),
-                          C.data(), C.ld(), &s);
+      gemm(opB, opA, d.n, d.m, d.k, alpha, B.data(), B.ld(), A.data(), A.ld(), T(0), C.data(),
+           C.ld(), &s);
     return s;
   }
 };
