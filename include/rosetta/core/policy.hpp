@@ -23,7 +23,9 @@ concept GemmFor = requires(Op op, T s, MatrixView<const T, L> a, MatrixView<T, L
 }  // namespace detail
 
 /// The backend axis: a stateless type with a name and
-/// gemm(opA, opB, alpha, A, B, beta, C) for both scalars and both layouts.
+/// gemm(opA, opB, alpha, A, B, beta, C) for both scalars and both layouts. Optional:
+/// gemm_sumsq(opA, opB, alpha, A, B, C) -> double, C written (beta = 0) and the sum of its
+/// squares returned (see backend::gemm_sumsq, which falls back to gemm + a pass over C).
 template <class B>
 concept Backend = requires {
   { B::name } -> std::convertible_to<std::string_view>;
