@@ -690,19 +690,8 @@ TYPED_TEST(AutoModel, MixedRoutesMatchDoubleRowNaive) {
 /// their sums of squares taken in its kernels; the rest through another backend's gemm and a
 /// pass over C): the norm of the step's gradients, every linear weight gradient recorded.
 TYPED_TEST(AutoModel, StepNormIsTheNormOfTheStepsGradients) {
-  using T = typename TypeParam::scalar;
-  using P = Policy<T, typename TypeParam::layout, backend::Auto>;
-  const Config cfg = reduced_config();
-  Transformer<P> model(cfg, kSeed);
-  Trainer<P> trainer(model, TrainConfig{});
-  const double rel = std::is_same_v<T, float> ? 2e-6 : 1e-12;
-  for (int step = 0; step < 3; ++step) {
-    const Batch b = random_batch(2, 8, cfg.vocab_size, 50 + step);
-    const auto r = trainer.train_step(b.tokens(), b.targets);
-    const double want = global_norm(std::span<const T>(trainer.grads().flat()));
-    EXPECT_LE(std::abs(r.grad_norm - want), rel * want) << r.grad_norm << " vs " << want;
-    EXPECT_EQ(trainer.grad_squares().recorded(), cfg.n_layers * (4 + 1 + 3 * cfg.n_experts) + 1);
-  }
+  using P = Policy<typename TypeParam::scalar, typename TypeParam::layout, backend::Auto>;
+  test::expect_step_norm_is_the_gradient_norm<P>(reduced_config(), 50);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -640,36 +640,14 @@ TEST(GradNorm, DoubleMatchesALongDoubleSum) {
   expect_norm_matches_long_double<double>(1e-13);
 }
 
-/// Trainer::train_step's gradient norm is assembled from the sums of squares that the
-/// weight-gradient products return (backend::gemm_sumsq) and a pass over the other tensors:
-/// it must be the norm of the gradients the step computed (global_norm over all of them,
-/// within the float summation error), with every linear layer's weight gradient recorded
-/// (4 attention and 1 router product per layer, 3 per expert, the LM head). A sum recorded
-/// for the wrong tensor, a product's sum missing a tail, or a tensor counted twice moves the
-/// norm by far more than the tolerance.
-template <class P>
-void expect_step_norm_is_the_gradient_norm() {
-  using T = typename P::scalar;
-  const Config cfg = reduced_config();
-  Transformer<P> model(cfg, 31);
-  Trainer<P> trainer(model, TrainConfig{});
-  const double rel = std::is_same_v<T, float> ? 2e-6 : 1e-12;
-  for (int step = 0; step < 3; ++step) {
-    const Batch b = random_batch(2, 8, cfg.vocab_size, 40 + step);
-    const auto r = trainer.train_step(b.tokens(), b.targets);
-    const double want = global_norm(std::span<const T>(trainer.grads().flat()));
-    EXPECT_LE(std::abs(r.grad_norm - want), rel * want)
-        << P::name() << " step " << step << ": " << r.grad_norm << " vs " << want;
-    EXPECT_EQ(trainer.grad_squares().recorded(), cfg.n_layers * (4 + 1 + 3 * cfg.n_experts) + 1);
-  }
-}
-
 template <class P>
 class StepNorm : public ::testing::Test {};
 TYPED_TEST_SUITE(StepNorm, SomePolicies, test::PolicyName);
 
+// Trainer's gradient norm from the products' sums of squares (model_check.hpp): every
+// backend's gemm and a pass over C (the fallback of backend::gemm_sumsq).
 TYPED_TEST(StepNorm, IsTheNormOfTheStepsGradients) {
-  expect_step_norm_is_the_gradient_norm<TypeParam>();
+  test::expect_step_norm_is_the_gradient_norm<TypeParam>(reduced_config(), 31);
 }
 
 // ---------------------------------------------------------------------------------------
