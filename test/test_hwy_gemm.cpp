@@ -67,25 +67,28 @@ const Case kSwapped[] = {
     {48, 200, 130},  {45, 1000, 64},  {47, 130, 600},  {32, 517, 64},   {61, 517, 64},
     {4, 520, 300},   {2, 1030, 256}};
 
-TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
-  using T = typename TypeParam::scalar;
+/// f(case, opA, opB) for every case of every list above and all four (opA, opB).
+template <class F>
+void for_each_case(F f) {
   for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
                             std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
     for (const Case& cs : cases)
       for (Op oa : kOps)
-        for (Op ob : kOps) check_case<TypeParam>(cs, oa, ob, T(1), T(0), 0);
+        for (Op ob : kOps) f(cs, oa, ob);
+}
+
+TYPED_TEST(HwyGemm, MatchesReferenceForAllOpsAndSizes) {
+  using T = typename TypeParam::scalar;
+  for_each_case(
+      [](const Case& cs, Op oa, Op ob) { check_case<TypeParam>(cs, oa, ob, T(1), T(0), 0); });
 }
 
 TYPED_TEST(HwyGemm, AlphaBetaAndLeadingDimensionAboveWidth) {
   using T = typename TypeParam::scalar;
-  for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
-                            std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
-    for (const Case& cs : cases)
-      for (Op oa : kOps)
-        for (Op ob : kOps) {
-          check_case<TypeParam>(cs, oa, ob, T(-0.75), T(1.5), 3);
-          check_case<TypeParam>(cs, oa, ob, T(2), T(1), 1);  // C += 2 op(A) op(B)
-        }
+  for_each_case([](const Case& cs, Op oa, Op ob) {
+    check_case<TypeParam>(cs, oa, ob, T(-0.75), T(1.5), 3);
+    check_case<TypeParam>(cs, oa, ob, T(2), T(1), 1);  // C += 2 op(A) op(B)
+  });
 }
 
 TYPED_TEST(HwyGemm, BetaZeroMakesCWriteOnly) {
@@ -171,11 +174,9 @@ TYPED_TEST(HwyGemm, WeightGradientWrittenWithStreamingStores) {
 // product — against a sum of the C that gemm writes.
 TYPED_TEST(HwyGemm, SumOfSquaresOfTheWrittenC) {
   using T = typename TypeParam::scalar;
-  for (const auto& cases : {std::span<const Case>(kSizes), std::span<const Case>(kModel),
-                            std::span<const Case>(kBlocks), std::span<const Case>(kSwapped)})
-    for (const Case& cs : cases)
-      for (Op oa : kOps)
-        for (Op ob : kOps) test::check_gemm_sumsq<TypeParam>(cs, oa, ob, T(1.5), cs.m % 3);
+  for_each_case([](const Case& cs, Op oa, Op ob) {
+    test::check_gemm_sumsq<TypeParam>(cs, oa, ob, T(1.5), cs.m % 3);
+  });
   const Case few_rows[] = {{7, 1024, 256}, {4, 256, 1024}};  // op(B) = B >= 512 KiB: KC = 64
   for (const Case& cs : few_rows) test::check_gemm_sumsq<TypeParam>(cs, Op::N, Op::N, T(1), 0);
 }

@@ -59,33 +59,31 @@ struct GemmTable {
   /// The gemm_sumsq entry for scalar T and layout L (may be null).
   template <class T, class L>
   constexpr GemmSumSqFn<T, L> get_sumsq() const noexcept {
-    if constexpr (std::same_as<T, float>) {
-      if constexpr (std::same_as<L, RowMajor>)
-        return float_row_sumsq;
-      else
-        return float_col_sumsq;
-    } else {
-      if constexpr (std::same_as<L, RowMajor>)
-        return double_row_sumsq;
-      else
-        return double_col_sumsq;
-    }
+    return pick<T, L>(float_row_sumsq, float_col_sumsq, double_row_sumsq, double_col_sumsq);
   }
 
   /// The entry for scalar T and layout L.
   template <class T, class L>
   constexpr GemmFn<T, L> get() const noexcept {
+    return pick<T, L>(float_row, float_col, double_row, double_col);
+  }
+
+ private:
+  /// The one of four per-(scalar, layout) members that belongs to (T, L).
+  template <class T, class L>
+  static constexpr auto pick(auto fr, auto fc, auto dr, auto dc) noexcept {
     static_assert(Scalar<T> && (std::same_as<L, RowMajor> || std::same_as<L, ColMajor>));
+    constexpr bool row = std::same_as<L, RowMajor>;
     if constexpr (std::same_as<T, float>) {
-      if constexpr (std::same_as<L, RowMajor>)
-        return float_row;
+      if constexpr (row)
+        return fr;
       else
-        return float_col;
+        return fc;
     } else {
-      if constexpr (std::same_as<L, RowMajor>)
-        return double_row;
+      if constexpr (row)
+        return dr;
       else
-        return double_col;
+        return dc;
     }
   }
 };

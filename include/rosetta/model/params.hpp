@@ -140,21 +140,19 @@ template <Scalar T, Layout L>
 class GradSquares {
  public:
   explicit GradSquares(const ParamSet<T, L>& grads) {
-    for (const auto& p : grads.named()) {
-      start_.push_back(p.view.data());
-      flat_.push_back(std::span<const T>(p.flat()));
-    }
-    ssq_.assign(start_.size(), 0.0);
-    recorded_.assign(start_.size(), 0);
+    for (const auto& p : grads.named()) flat_.push_back(std::span<const T>(p.flat()));
+    ssq_.assign(flat_.size(), 0.0);
+    recorded_.assign(flat_.size(), 0);
   }
   /// Forgets every recorded sum (before a backward pass).
   void clear() { std::fill(recorded_.begin(), recorded_.end(), char{0}); }
   /// Where to record the sum of squares of the gradient tensor whose data starts at g (counted
   /// as recorded from now on), or nullptr when g starts none of this ParamSet's tensors.
   double* slot(const T* g) {
-    const auto it = std::lower_bound(start_.begin(), start_.end(), g);  // tensors in memory order
-    if (it == start_.end() || *it != g) return nullptr;
-    const auto i = static_cast<std::size_t>(it - start_.begin());
+    // the tensors lie in memory order
+    const auto it = std::ranges::lower_bound(flat_, g, {}, [](auto t) { return t.data(); });
+    if (it == flat_.end() || it->data() != g) return nullptr;
+    const auto i = static_cast<std::size_t>(it - flat_.begin());
     recorded_[i] = 1;
     return &ssq_[i];
   }
@@ -162,7 +160,7 @@ class GradSquares {
   /// order.
   double total() const {
     double s = 0.0;
-    for (std::size_t i = 0; i < start_.size(); ++i)
+    for (std::size_t i = 0; i < flat_.size(); ++i)
       s += recorded_[i] ? ssq_[i] : sum_squares(flat_[i]);
     return s;
   }
@@ -172,8 +170,7 @@ class GradSquares {
   }
 
  private:
-  std::vector<const T*> start_;
-  std::vector<std::span<const T>> flat_;
+  std::vector<std::span<const T>> flat_;  // the gradient tensors, in memory order
   std::vector<double> ssq_;
   std::vector<char> recorded_;
 };
